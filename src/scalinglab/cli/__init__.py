@@ -15,6 +15,7 @@ from scalinglab import __version__
 # Each entry is a module under scalinglab.cli with a ``register(subparsers)`` function.
 COMMAND_MODULES = [
     "simulate",
+    "sweep",
 ]
 
 

@@ -1,0 +1,285 @@
+"""Sweep specification: a TOML file expanded into tasks (model configuration x N_D x target [x compute]).
+
+A sweep file looks like::
+
+    [sweep]
+    name = "fcn-data-scaling"
+    dataset = "cache/cri3_quick"     # a dataset store (relative paths: relative to the TOML file)
+    targets = ["theta", "J", "D"]
+    realizations = 5                 # R independent realizations per design point
+    root_seed = 0                    # every per-realization seed is derived from it
+    test_size = 512                  # fixed test set (count or fraction), chosen by split_seed
+    split_seed = 0
+    input_norm = "per_feature"       # or "global"
+    data_sizes = [64, 128, 256, 512, 1024, 2048]   # or: data_sizes = {start = 256, factor = 2, max = "pool"}
+
+    [[models]]
+    family = "fcn_l3"                # label used in tables and figures
+    model = "fcn"                    # registry name
+    config = {num_layers = 3, activation = "gelu"}
+    size_key = "width"               # the config key varied along the model-size axis
+    sizes = [16, 64]
+
+    [train]                          # TrainConfig fields (scalinglab.training.config)
+    epochs = 60
+
+    [compute]                        # optional: a compute axis (fixed model and data, varying length)
+    key = "epochs"                   # a TrainConfig field
+    values = [5, 10, 20, 40]
+
+Reference: paper 1 Methods B (N_D = 256, 512, ...; ~20 realizations; 7/8 train, 1/8 validation);
+paper 3 Sec. 3 (compute axis at fixed N and D).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalinglab.seeding import derive_seed
+
+
+class SpecError(ValueError):
+    """A sweep specification that cannot be run; the message names the offending key."""
+
+
+_SWEEP_KEYS = {
+    "name", "dataset", "targets", "realizations", "root_seed", "test_size", "split_seed",
+    "input_norm", "data_sizes", "device", "loss_key",
+}
+_MODEL_KEYS = {"family", "model", "config", "size_key", "sizes"}
+_COMPUTE_KEYS = {"key", "values"}
+_TOP_KEYS = {"sweep", "models", "train", "compute"}
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One architecture family with a model-size axis (``size_key`` varied over ``sizes``)."""
+
+    family: str
+    model: str
+    config: dict[str, Any] = field(default_factory=dict)
+    size_key: str | None = None
+    sizes: tuple[Any, ...] = (None,)
+
+    def configs(self) -> list[tuple[Any, dict[str, Any]]]:
+        """(size value, full model config) for every size on the axis."""
+        out = []
+        for size in self.sizes:
+            cfg = dict(self.config)
+            if self.size_key is not None:
+                cfg[self.size_key] = size
+            out.append((size, cfg))
+        return out
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep specification (see the module docstring for the TOML layout)."""
+
+    name: str
+    dataset: str
+    targets: tuple[str, ...]
+    models: tuple[ModelFamily, ...]
+    data_sizes: Any  # list of ints, or {"start", "factor", "max"} resolved against the pool size
+    realizations: int = 5
+    root_seed: int = 0
+    test_size: float = 0.1
+    split_seed: int = 0
+    input_norm: str = "per_feature"
+    device: str = "cpu"
+    loss_key: str = "mse"  # the test metric (normalized units) used for the scaling fits
+    train: dict[str, Any] = field(default_factory=dict)
+    compute: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["models"] = [asdict(m) for m in self.models]
+        return d
+
+    def resolved_data_sizes(self, pool_size: int) -> list[int]:
+        """The N_D axis as integers, checked against the pool size."""
+        ds = self.data_sizes
+        if isinstance(ds, dict):
+            start, factor = int(ds.get("start", 256)), float(ds.get("factor", 2))
+            top = pool_size if ds.get("max", "pool") == "pool" else int(ds["max"])
+            if top > pool_size:
+                raise SpecError(f"data_sizes.max = {top} is larger than the pool ({pool_size} samples)")
+            sizes, n = [], start
+            while n <= top:
+                sizes.append(int(n))
+                n = int(round(n * factor))
+            if not sizes:
+                raise SpecError(f"data_sizes start = {start} exceeds the pool ({pool_size} samples): empty grid")
+            return sizes
+        too_big = [n for n in ds if n > pool_size]
+        if too_big:
+            raise SpecError(
+                f"data_sizes {too_big} exceed the pool of {pool_size} samples (dataset minus test set)"
+            )
+        return [int(n) for n in ds]
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise SpecError(f"unknown key(s) {', '.join(unknown)} in [{where}] (allowed: {', '.join(sorted(allowed))})")
+
+
+def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
+    """Validate a parsed TOML document into a ``SweepSpec``."""
+    _check_keys(raw, _TOP_KEYS, "top level")
+    if "sweep" not in raw:
+        raise SpecError("missing [sweep] table")
+    sw = dict(raw["sweep"])
+    _check_keys(sw, _SWEEP_KEYS, "sweep")
+    for key in ("dataset", "targets", "data_sizes"):
+        if key not in sw:
+            raise SpecError(f"missing key '{key}' in [sweep]")
+    targets = sw["targets"]
+    if isinstance(targets, str):
+        targets = [targets]
+    if not targets:
+        raise SpecError("[sweep] targets is empty: nothing to regress")
+    ds = sw["data_sizes"]
+    if isinstance(ds, list):
+        if not ds:
+            raise SpecError("[sweep] data_sizes is empty: the grid has no points")
+        if any((not isinstance(n, int)) or n < 8 for n in ds):
+            raise SpecError(f"[sweep] data_sizes must be integers >= 8, got {ds}")
+    elif isinstance(ds, dict):
+        _check_keys(ds, {"start", "factor", "max"}, "sweep.data_sizes")
+        if float(ds.get("factor", 2)) <= 1:
+            raise SpecError("[sweep] data_sizes.factor must be > 1")
+    else:
+        raise SpecError("[sweep] data_sizes must be a list of integers or {start, factor, max}")
+    realizations = int(sw.get("realizations", 5))
+    if realizations < 1:
+        raise SpecError(f"[sweep] realizations must be >= 1, got {realizations}")
+    if sw.get("input_norm", "per_feature") not in ("per_feature", "global"):
+        raise SpecError(f"[sweep] input_norm must be 'per_feature' or 'global', got {sw['input_norm']!r}")
+
+    models_raw = raw.get("models", [])
+    if not models_raw:
+        raise SpecError("no [[models]] entries: the grid has no models")
+    families = []
+    for i, m in enumerate(models_raw):
+        _check_keys(m, _MODEL_KEYS, f"models[{i}]")
+        if "model" not in m:
+            raise SpecError(f"missing key 'model' in [[models]] entry {i}")
+        sizes = m.get("sizes")
+        size_key = m.get("size_key")
+        if (sizes is None) != (size_key is None):
+            raise SpecError(f"[[models]] entry {i}: give both size_key and sizes, or neither")
+        if sizes is not None and not sizes:
+            raise SpecError(f"[[models]] entry {i}: sizes is empty")
+        families.append(
+            ModelFamily(
+                family=str(m.get("family", m["model"])),
+                model=str(m["model"]),
+                config=dict(m.get("config", {})),
+                size_key=size_key,
+                sizes=tuple(sizes) if sizes is not None else (None,),
+            )
+        )
+    labels = [f.family for f in families]
+    if len(set(labels)) != len(labels):
+        raise SpecError(f"[[models]] family labels must be unique, got {labels}")
+
+    compute = raw.get("compute")
+    if compute is not None:
+        _check_keys(compute, _COMPUTE_KEYS, "compute")
+        if not compute.get("values"):
+            raise SpecError("[compute] values is empty")
+        compute = {"key": str(compute.get("key", "epochs")), "values": list(compute["values"])}
+
+    dataset = str(sw["dataset"])
+    if base_dir is not None and not Path(dataset).is_absolute():
+        dataset = str((base_dir / dataset).resolve())
+    return SweepSpec(
+        name=str(sw.get("name", "sweep")),
+        dataset=dataset,
+        targets=tuple(str(t) for t in targets),
+        models=tuple(families),
+        data_sizes=ds,
+        realizations=realizations,
+        root_seed=int(sw.get("root_seed", 0)),
+        test_size=sw.get("test_size", 0.1),
+        split_seed=int(sw.get("split_seed", 0)),
+        input_norm=str(sw.get("input_norm", "per_feature")),
+        device=str(sw.get("device", "cpu")),
+        loss_key=str(sw.get("loss_key", "mse")),
+        train=dict(raw.get("train", {})),
+        compute=compute,
+    )
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep TOML file (malformed TOML and unknown keys are one-line errors)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep spec {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"malformed TOML in {path}: {exc}") from None
+    return parse_spec(raw, base_dir=path.parent)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: R realizations of one (model configuration, N_D, target[, compute]) trained together."""
+
+    family: str
+    model: str
+    model_config: dict[str, Any]
+    size_key: str | None
+    size_value: Any
+    num_train: int
+    target: str
+    seeds: tuple[int, ...]
+    train: dict[str, Any]
+    compute_key: str | None = None
+    compute_value: Any = None
+
+    @property
+    def task_id(self) -> str:
+        """Hash of the resolved task configuration (includes the seeds, hence the realizations)."""
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def expand_tasks(spec: SweepSpec, pool_size: int) -> list[Task]:
+    """All tasks of a sweep, in a deterministic order (small models and small N_D first).
+
+    Seeds are derived per (family, size, N_D, realization) from ``root_seed`` with SeedSequence, so any point
+    can be rerun alone; the same realization uses the same training subset for every target.
+    """
+    sizes = spec.resolved_data_sizes(pool_size)
+    compute_values = spec.compute["values"] if spec.compute else [None]
+    tasks = []
+    for fam in spec.models:
+        for size_value, cfg in fam.configs():
+            for n in sizes:
+                seeds = tuple(
+                    derive_seed(spec.root_seed, fam.family, str(size_value), n, r) for r in range(spec.realizations)
+                )
+                for cv in compute_values:
+                    train = dict(spec.train)
+                    if cv is not None:
+                        train[spec.compute["key"]] = cv
+                    for target in spec.targets:
+                        tasks.append(
+                            Task(
+                                family=fam.family, model=fam.model, model_config=cfg, size_key=fam.size_key,
+                                size_value=size_value, num_train=n, target=target, seeds=seeds, train=train,
+                                compute_key=spec.compute["key"] if spec.compute else None, compute_value=cv,
+                            )
+                        )
+    if not tasks:
+        raise SpecError("the sweep grid is empty")
+    return tasks

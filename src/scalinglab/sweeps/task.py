@@ -1,0 +1,72 @@
+"""Running one sweep task: R realizations of one (model, N_D, target) through the ensemble trainer.
+
+This function is what executors ship to workers (in-process or Ray). It returns plain JSON-serializable
+records; only the driver writes them to the results store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from scalinglab.sweeps.spec import Task
+
+
+def model_label(task: Task) -> str:
+    if task.size_key is None:
+        return task.family
+    return f"{task.family} {task.size_key}={task.size_value}"
+
+
+def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
+    """Train the task's realizations and return one record per realization.
+
+    Args:
+        task: the task (model configuration, N_D, target, seeds, training recipe).
+        common: sweep-wide settings: dataset, test_size, split_seed, input_norm, device, num_threads.
+
+    Returns:
+        A list of R record dicts (docs/architecture.md, "Sweep results").
+    """
+    import torch
+
+    from scalinglab.training.config import TrainConfig
+    from scalinglab.training.experiment import ExperimentSpec, run_experiment
+
+    if common.get("num_threads"):
+        torch.set_num_threads(int(common["num_threads"]))
+    spec = ExperimentSpec(
+        data=common["dataset"],
+        model=task.model,
+        model_config=dict(task.model_config),
+        target=task.target,
+        num_train=task.num_train,
+        seeds=list(task.seeds),
+        test_size=common["test_size"],
+        split_seed=common["split_seed"],
+        train=TrainConfig.from_dict(task.train),
+        input_norm=common["input_norm"],
+        device=common.get("device", "cpu"),
+        quiet=True,  # the sweep shows one progress bar over the whole grid
+    )
+    records = run_experiment(spec)
+    out = []
+    for rec in records:
+        rec = dict(rec)
+        rec.update(
+            task_id=task.task_id,
+            family=task.family,
+            model=task.model,
+            model_label=model_label(task),
+            model_config=task.model_config,
+            size_axis=task.size_key,
+            size_value=task.size_value,
+            compute_key=task.compute_key,
+            compute_value=task.compute_value,
+        )
+        out.append(rec)
+    return out
+
+
+def task_to_dict(task: Task) -> dict[str, Any]:
+    return asdict(task)
