@@ -16,6 +16,7 @@ from scalinglab import __version__
 COMMAND_MODULES = [
     "simulate",
     "sweep",
+    "run",
 ]
 
 
