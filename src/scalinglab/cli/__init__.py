@@ -15,8 +15,10 @@ from scalinglab import __version__
 # Each entry is a module under scalinglab.cli with a ``register(subparsers)`` function.
 COMMAND_MODULES = [
     "simulate",
+    "data",
     "sweep",
     "run",
+    "train",
 ]
 
 
