@@ -6,6 +6,7 @@ import importlib
 
 # Simulator command modules, each with ``register(subparsers)``.
 SIMULATOR_MODULES = [
+    "simulate_amplitudes",
 ]
 
 

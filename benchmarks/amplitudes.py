@@ -1,0 +1,80 @@
+"""Throughput of the tree-level |M|^2 generator: events per second per process.
+
+Fast path: ``squared_amplitude(process, momenta)`` on a whole batch (closed form where one exists, otherwise the
+batched Berends-Giele recursion). Baseline: the same Berends-Giele code called event by event (what a
+straightforward per-event generator does). Target (issue 6): >= 1e5 events/s for ``g g > g g g``.
+
+    python benchmarks/amplitudes.py [--quick]
+
+Prints a table and, last, one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from scalinglab.simulators.amplitudes import Cuts, generate_events, get_process, list_processes, squared_amplitude
+
+
+def _rate(fn, num_events: int, repeats: int) -> float:
+    """Median events per second over ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return num_events / float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer events and repeats (< 1 minute)")
+    args = parser.parse_args()
+    repeats = 3
+    rows = []
+    for name in list_processes():
+        proc = get_process(name)
+        nf = proc.num_final
+        # batch sizes that keep each measurement near a second on a laptop core
+        n_fast = (100_000 if proc.closed_form else {3: 4096, 4: 1024, 5: 512}.get(nf, 4096))
+        n_base = {2: 200, 3: 50, 4: 20, 5: 10}.get(nf, 20)
+        if args.quick:
+            n_fast, n_base = max(n_fast // 4, 128), max(n_base // 4, 4)
+        p = generate_events(n_fast, 1000.0, proc.masses[2:], seed=0, cuts=Cuts(min_invariant=100.0)).momenta
+        squared_amplitude(proc, p[:8], method="bg")  # warm up caches (colour matrices)
+        fast = _rate(lambda p=p, proc=proc: squared_amplitude(proc, p), n_fast, repeats)
+        pbg = p[: min(n_fast, 4096)]
+        bg = _rate(lambda pbg=pbg, proc=proc: squared_amplitude(proc, pbg, method="bg"),
+                   pbg.shape[0], repeats) if proc.closed_form else fast
+        pb = p[:n_base]
+
+        def per_event(pb=pb, proc=proc):
+            for i in range(pb.shape[0]):
+                squared_amplitude(proc, pb[i : i + 1], method="bg")
+
+        base = _rate(per_event, n_base, 1 if args.quick else repeats)
+        method = "closed" if proc.closed_form else "bg"
+        rows.append({"process": name, "n_f": nf, "fast_method": method, "fast_events_per_s": fast,
+                     "bg_batched_events_per_s": bg, "bg_per_event_events_per_s": base, "ratio": fast / base})
+    print(f"{'process':<22}{'fast':>8}{'fast ev/s':>13}{'BG batch ev/s':>15}{'BG per-event':>14}{'ratio':>9}")
+    for r in rows:
+        print(f"{r['process']:<22}{r['fast_method']:>8}{r['fast_events_per_s']:>13.3g}"
+              f"{r['bg_batched_events_per_s']:>15.3g}{r['bg_per_event_events_per_s']:>14.3g}{r['ratio']:>9.1f}")
+    ggg = next(r for r in rows if r["process"] == "g g > g g g")
+    print(json.dumps({
+        "benchmark": "amplitudes",
+        "ratio": round(ggg["ratio"], 1),
+        "gg_ggg_events_per_s": round(ggg["fast_events_per_s"]),
+        "target_events_per_s": 100000,
+        "meets_target": bool(ggg["fast_events_per_s"] >= 1e5),
+        "per_process_events_per_s": {r["process"]: round(r["fast_events_per_s"]) for r in rows},
+        "quick": args.quick,
+    }))
+
+
+if __name__ == "__main__":
+    main()
