@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "sweep",
     "run",
     "train",
+    "report",
 ]
 
 

@@ -1,0 +1,93 @@
+"""``build_report``: results directory -> figures, tables and one self-contained ``index.html``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scalinglab.progress import progress_bar
+from scalinglab.report.analysis import Analysis, ReportOptions, analyze, num_progress_units
+from scalinglab.report.figures import FIGURE_BUILDERS, make_figures
+from scalinglab.report.html import write_html
+from scalinglab.report.loader import load_results
+from scalinglab.report.tables import write_tables
+
+
+def report_notes(analysis: Analysis) -> list[str]:
+    """Notes on what the sweep does not allow (so a missing figure is never a silent surprise)."""
+    msgs = []
+    sizes_per_family: dict[str, set[str]] = {}
+    for p in analysis.points:
+        if p.size_axis is not None:  # a family without a size axis (e.g. resnet18) has no alpha_M by design
+            sizes_per_family.setdefault(p.family, set()).add(str(p.size_value))
+    few = [f"{fam} ({len(s)})" for fam, s in sizes_per_family.items() if len(s) < 3]
+    if few:
+        msgs.append("Model-size exponents alpha_M need at least 3 model sizes per family; not fitted for: "
+                    + ", ".join(few) + ".")
+    if not analysis.data_curves:
+        msgs.append("No data-scaling curve: every model has a single training set size.")
+    failed = [c for c in analysis.data_curves if c.power_law is None]
+    for c in failed:
+        msgs.append(f"No power law for {c.model_label}, {c.target}: {c.error}")
+    excluded = [p for p in analysis.points if p.num_excluded]
+    if excluded:
+        total = sum(p.num_excluded for p in excluded)
+        where = "; ".join(f"{p.model_label} {p.target} N_D={p.num_train}: {p.num_excluded}" for p in excluded[:8])
+        more = f"; and {len(excluded) - 8} more points" if len(excluded) > 8 else ""
+        msgs.append(f"{total} realization(s) with a NaN, infinite or non-positive test loss (diverged) were left "
+                    f"out of the statistics ({where}{more}).")
+    if not analysis.has_compute_axis:
+        msgs.append("The sweep has no compute axis: no loss-vs-FLOPs figure.")
+    return msgs
+
+
+def build_report(
+    results_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    options: ReportOptions | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Analyze a sweep results directory and write its report.
+
+    Writes into ``out_dir``: PNG figures (paper 1 Figs. 1, 3-7 as the sweep allows, loss vs FLOPs with a
+    compute axis), ``fits.csv`` / ``fits.json`` (every fit with its intervals), ``points.csv`` (aggregates
+    per design point) and ``index.html`` (self-contained: figures embedded, spec, environment, timings).
+
+    Args:
+        results_dir: a sweep results directory (docs/architecture.md, "Sweep results").
+        out_dir: report directory (created; existing report files are overwritten).
+        options: analysis settings (bootstrap replicates, confidence, fit-range rule, seed).
+        quiet: no progress bar.
+
+    Returns:
+        The path of ``index.html``.
+
+    Raises:
+        FileNotFoundError: ``results_dir`` does not exist.
+        ValueError: it is not a results directory, a record is corrupt, or no task has finished yet.
+
+    Reference:
+        Paper 1 (scaling-laws-deep-regression), Figs. 1, 3-7; paper 3 (scaling-laws-amplitude-surrogates),
+        Sec. 3.2.
+    """
+    options = options or ReportOptions()
+    results = load_results(results_dir)
+    if not results.records:
+        raise ValueError(
+            f"{results.root} holds no finished records yet: nothing to report (run or resume the sweep first)"
+        )
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    total = num_progress_units(results) + len(FIGURE_BUILDERS) + 1
+    with progress_bar(total, "report", quiet=quiet) as bar:
+        bar.set_description("report: fits")
+        analysis = analyze(results, options, progress=bar)
+        bar.set_description("report: figures")
+        figures = make_figures(analysis, out, progress=bar)
+        tables = write_tables(analysis, out)
+        path = write_html(analysis, figures, out, messages=report_notes(analysis),
+                          table_files=[p.name for p in tables.values()])
+        bar.advance(1)
+    return path

@@ -1,0 +1,91 @@
+"""Fit and design-point tables of a report: ``fits.csv``, ``fits.json`` and ``points.csv``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from scalinglab.report.analysis import Analysis, fit_rows, point_rows
+
+#: Column order of fits.csv (rows may lack some; they are written empty).
+FIT_COLUMNS = [
+    "axis", "law", "family", "model", "size_value", "num_params", "target", "num_train", "compute_value", "x",
+    "num_points", "realizations", "exponent", "exponent_stderr", "exponent_lo", "exponent_hi", "confidence",
+    "prefactor", "prefactor_lo", "prefactor_hi", "exponent_model", "exponent_model_lo", "exponent_model_hi",
+    "scale_model", "floor", "floor_lo", "floor_hi", "slope_a", "slope_a_stderr",
+    "slope_a_lo", "slope_a_hi", "intercept_b", "intercept_b_stderr", "intercept_b_lo", "intercept_b_hi", "n0",
+    "chi2", "dof", "fit_min", "fit_max", "num_points_in_fit", "flagged_precision", "dropped",
+    "curvature_p_value", "range_rule", "note",
+]
+POINT_COLUMNS = [
+    "family", "model", "size_value", "num_params", "target", "num_train", "compute_value", "flops",
+    "realizations", "excluded_realizations", "mean", "mean_stderr", "geometric_mean", "geometric_mean_stderr",
+    "geometric_mean_lo", "geometric_mean_hi", "median", "median_mad", "near_float32_resolution", "wall_time_s",
+]
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe scalars: NaN/inf become None, numpy scalars become Python numbers."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _integral(value: Any) -> Any:
+    """Dataset sizes come back from the fits as floats; 4096.0 reads better as 4096."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    extra = [k for r in rows for k in r if k not in columns]
+    header = columns + list(dict.fromkeys(extra))
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if _clean(row.get(k)) is None else _clean(row.get(k))) for k in header})
+
+
+def write_tables(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
+    """Write ``fits.csv``, ``fits.json`` and ``points.csv``.
+
+    ``fits.json`` holds ``fits`` (one row per fit, the columns of fits.csv), ``points`` (aggregates per design
+    point), ``power_law`` (the data-scaling fits alone: model, target, exponent, exponent_ci95 at
+    ``confidence``, fit_range) and the loss definition, confidence, bootstrap size and seed.
+
+    Returns:
+        ``{"fits_csv": ..., "fits_json": ..., "points_csv": ...}`` paths.
+    """
+    out_dir = Path(out_dir)
+    fits = [{k: _clean(v) for k, v in r.items()} for r in fit_rows(analysis)]
+    points = [{k: _clean(v) for k, v in r.items()} for r in point_rows(analysis)]
+    paths = {"fits_csv": out_dir / "fits.csv", "fits_json": out_dir / "fits.json",
+             "points_csv": out_dir / "points.csv"}
+    _write_csv(paths["fits_csv"], fits, FIT_COLUMNS)
+    _write_csv(paths["points_csv"], points, POINT_COLUMNS)
+    doc = {
+        "sweep": analysis.results.name,
+        "loss": f"test_normalized.{analysis.results.loss_key} (standardized target units), geometric mean over "
+                "realizations",
+        "confidence": analysis.options.confidence,
+        "num_bootstrap": analysis.options.num_bootstrap,
+        "seed": analysis.options.seed,
+        "fits": fits,
+        "points": points,
+        # the data-scaling power laws alone, in the shape the main job prints (scalinglab.cli.run)
+        "power_law": [
+            {"model": r["model"], "family": r["family"], "target": r["target"], "compute_value": r["compute_value"],
+             "num_params": r["num_params"], "exponent": r["exponent"], "exponent_stderr": r["exponent_stderr"],
+             "exponent_ci95": [r["exponent_lo"], r["exponent_hi"]], "prefactor": r["prefactor"],
+             "fit_range": [_integral(r["fit_min"]), _integral(r["fit_max"])],
+             "flagged_precision": r["flagged_precision"]}
+            for r in fits if r["axis"] == "data" and r["law"] == "power_law" and r.get("exponent") is not None
+        ],
+    }
+    paths["fits_json"].write_text(json.dumps(doc, indent=1, default=str))
+    return paths
