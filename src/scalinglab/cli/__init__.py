@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "data",
     "sweep",
     "run",
+    "plan",
     "train",
     "report",
 ]

@@ -22,19 +22,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run)
 
 
-def format_exponents(fits: dict) -> list[str]:
-    """One line per (model, target) power-law fit: alpha_D with its 95% interval."""
-    lines = []
-    for f in fits.get("power_law", []):
-        lo, hi = f.get("exponent_ci95", [float("nan"), float("nan")])
-        lines.append(
-            f"  {f['model']:<18} {f['target']:<6} alpha_D = {f['exponent']:.2f}  [95%: {lo:.2f}, {hi:.2f}]"
-            f"  fit range N_D = {f['fit_range'][0]}..{f['fit_range'][1]}"
-        )
-    return lines
-
-
 def _run(args) -> int:
+    from scalinglab.cli.report import print_exponents
     from scalinglab.jobs.quickstart import QuickstartConfig, run_quickstart
 
     if args.realizations < 1:
@@ -42,8 +31,7 @@ def _run(args) -> int:
     cfg = QuickstartConfig(out=args.out, cache_dir=args.cache_dir, executor=args.executor,
                            realizations=args.realizations, epochs=args.epochs, seed=args.seed, quiet=args.quiet)
     summary = run_quickstart(cfg)
-    print("\nfitted data-scaling exponents (test MSE ~ N_D^-alpha_D, geometric mean over realizations):")
-    print("\n".join(format_exponents(summary["fits"])))
+    print_exponents(Path(summary["index_html"]).parent / "fits.json")
     print(f"\nreport: {summary['index_html']}")
     print(f"total time: {summary['wall_time_s'] / 60:.1f} min")
     return 0

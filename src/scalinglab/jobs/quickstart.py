@@ -99,6 +99,6 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
 
     _say(f"step 3/3: fits and report -> {cfg.out / 'report'}", cfg.quiet)
     index = build_report(results_dir, cfg.out / "report")
-    fits = json.loads((cfg.out / "report" / "fits.json").read_text())
+    fits = json.loads((Path(index).parent / "fits.json").read_text())
     summary = {"index_html": str(Path(index).resolve()), "fits": fits, "wall_time_s": time.perf_counter() - t0}
     return summary

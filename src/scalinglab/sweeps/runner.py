@@ -5,6 +5,7 @@ Reference: paper 1 Methods B (data-size and model-size sweeps with ~20 realizati
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import time
@@ -134,7 +135,8 @@ def run_sweep(
             )
         old = results.resolved_spec()
         keys = ("spec", "dataset")
-        differing = _diff_keys({k: old.get(k) for k in keys}, {k: resolved[k] for k in keys})
+        new = json.loads(json.dumps({k: resolved[k] for k in keys}, default=str))  # tuples -> lists, as stored
+        differing = _diff_keys({k: old.get(k) for k in keys}, new)
         if differing:
             raise SpecError(
                 f"results directory {out} was made by a different spec or dataset (differs in: "

@@ -47,9 +47,8 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
         train=TrainConfig.from_dict(task.train),
         input_norm=common["input_norm"],
         device=common.get("device", "cpu"),
-        quiet=True,  # the sweep shows one progress bar over the whole grid
     )
-    records = run_experiment(spec)
+    records = run_experiment(spec, progress=False)  # the sweep shows one progress bar over the whole grid
     out = []
     for rec in records:
         rec = dict(rec)
