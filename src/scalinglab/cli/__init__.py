@@ -14,6 +14,7 @@ from scalinglab import __version__
 
 # Each entry is a module under scalinglab.cli with a ``register(subparsers)`` function.
 COMMAND_MODULES = [
+    "map",
     "simulate",
     "data",
     "sweep",

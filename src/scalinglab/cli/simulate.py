@@ -6,7 +6,9 @@ import importlib
 
 # Simulator command modules, each with ``register(subparsers)``.
 SIMULATOR_MODULES = [
+    "simulate_tdgl",
     "simulate_amplitudes",
+    "simulate_cri3",
 ]
 
 
