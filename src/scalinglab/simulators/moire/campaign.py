@@ -1,0 +1,378 @@
+"""Simulation campaigns for twisted bilayer CrI3: sample (theta, J, D), find ground states, store domain images.
+
+A campaign draws parameter sets one by one from an explicit seed (draw k uses ``rng(seed, "cri3-draw", k)``;
+theta uniform over the profile's commensurate angles, J and D uniform in their ranges), processes draws in chunks
+(within a chunk, draws that share theta are relaxed in one batch), and appends each chunk's non-FM samples to the
+dataset store (``scalinglab.data.store``) with the resume state ``{"draws_done": k}``. FM samples are excluded
+from the training dataset by default (papers 1-2) but recorded in a sibling store ``<name>_fm<suffix>`` (inputs =
+the layer magnetizations [m_top, m_bottom], same targets and aux), which phase diagrams and phase-boundary
+distances use. ``num_samples`` counts the samples of the main store; the last chunk is cut at the N-th sample, and
+``draws_done`` is set right after it, so a later, larger request continues deterministically.
+
+Kill safety: each chunk is first appended to the FM store and then to the main store, each append committed
+atomically by the store. After a kill, the main store's ``draws_done`` says where to resume; FM rows of draws the
+FM store already holds are skipped, so no sample is duplicated or lost.
+
+Non-converged samples (winner's max torque >= tol) are stored with ``aux/converged = False``, never silently.
+
+Profiles (stored in the dataset metadata):
+
+- ``quick``: what a 2-core CPU does in minutes: the five largest angles (m = 8..12, theta 3.89..2.65 deg, the
+  smallest supercells, 868..1876 spins), the four structured starts only (FM, MD top, MD bottom, NCD; no random
+  starts), torque tolerance 1e-2 meV, 400 iterations at most.
+- ``paper``: papers 1-2: all 25 commensurate angles (m = 8..32), the structured starts plus 50 random starts,
+  tolerance 1e-4 meV, 20000 iterations at most.
+
+Both use J in [1, 10] meV, D in [0.01, 0.3] meV, the relaxed local-stacking interlayer model and 100 x 100 images of
+a 100 nm field of view (``grid=200, quadrant=True`` gives paper 2's first-quadrant images).
+
+Reference:
+    Paper 1, Methods A; paper 2, Sec. II.1 and Appendix A.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scalinglab.progress import progress_bar
+from scalinglab.seeding import derive_seed, rng
+from scalinglab.simulators.moire.ground_state import SearchConfig, search_ground_states
+from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
+from scalinglab.simulators.moire.interlayer import STACKING_MODELS, local_stacking_pairs
+from scalinglab.simulators.moire.lattice import M_MAX, M_MIN, _bilayer, twist_angle
+from scalinglab.simulators.moire.phases import FM, classify, layer_magnetizations
+from scalinglab.simulators.moire.render import Renderer
+from scalinglab.simulators.moire.starts import STRUCTURED_STARTS
+
+PRODUCER = "scalinglab.simulators.moire"
+TARGET_NAMES = ["theta", "J", "D"]
+TARGET_UNITS = ["deg", "meV", "meV"]
+AUX_SPECS = {
+    "draw": ("int64", ()),  # index of the parameter draw (unique per sample)
+    "m": ("int16", ()),  # commensurate index
+    "phase": ("int8", ()),  # 0 FM, 1 NCD, 2 MD (phases.py)
+    "energy": ("float64", ()),  # total energy of the ground state (meV)
+    "energy_per_site": ("float64", ()),  # meV
+    "max_torque": ("float64", ()),  # meV
+    "iterations": ("int64", ()),  # iterations of the winning replica
+    "total_iterations": ("int64", ()),  # summed over all replicas
+    "start": ("int16", ()),  # index of the winning start (names in metadata["start_names"])
+    "converged": ("bool", ()),
+    "m_top": ("float64", ()),
+    "m_bottom": ("float64", ()),
+}
+
+PROFILES = {
+    "quick": dict(m_values=(8, 9, 10, 11, 12), structured=STRUCTURED_STARTS, num_random=0, tol=1e-2, max_iter=400),
+    "paper": dict(m_values=tuple(range(M_MIN, M_MAX + 1)), structured=STRUCTURED_STARTS, num_random=50, tol=1e-4,
+                  max_iter=20000),
+}
+PROFILE_DESCRIPTIONS = {
+    "quick": "quick: m=8..12 (theta 3.89..2.65 deg), 4 structured starts, no random starts, tol 1e-2 meV, "
+             "max_iter 400",
+    "paper": "paper: m=8..32 (theta 3.89..1.02 deg), 4 structured + 50 random starts, tol 1e-4 meV, max_iter 20000",
+}
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """Full configuration of a CrI3 campaign (stored as the dataset's ``metadata["config"]``).
+
+    Attributes:
+        profile: "quick" or "paper" (sets the defaults below).
+        seed: root seed of all draws and random starts.
+        m_values: commensurate indices sampled uniformly (theta = twist_angle(m)), each in 8..32.
+        J_range: intralayer exchange range (meV), 0 < lo <= hi (ferromagnetic intralayer coupling).
+        D_range: anisotropy range (meV), 0 <= lo <= hi (easy axis).
+        interlayer: "relaxed" or "rigid" DFT stacking table.
+        structured, num_random, tol, max_iter: ground-state search (see ``SearchConfig``).
+        grid, fov_nm, quadrant: image rasterization (see ``render.Renderer``).
+        include_fm: also put FM samples into the main store (they are always recorded in the FM store).
+        chunk_size: draws per chunk (one store append, one unit of resumable work, one Ray task).
+        dtype: "float64" (default) or "float32" relaxation.
+    """
+
+    profile: str = "quick"
+    seed: int = 0
+    m_values: tuple[int, ...] = PROFILES["quick"]["m_values"]
+    J_range: tuple[float, float] = (1.0, 10.0)
+    D_range: tuple[float, float] = (0.01, 0.3)
+    interlayer: str = "relaxed"
+    structured: tuple[str, ...] = STRUCTURED_STARTS
+    num_random: int = 0
+    tol: float = 1e-2
+    max_iter: int = 400
+    grid: int = 100
+    fov_nm: float = 100.0
+    quadrant: bool = False
+    include_fm: bool = False
+    chunk_size: int = 256
+    dtype: str = "float64"
+    extra: dict = field(default_factory=dict)  # reserved; must stay empty
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile '{self.profile}'; choose from {list(PROFILES)}")
+        if self.extra:
+            raise ValueError(f"unknown campaign option(s): {sorted(self.extra)}")
+        if not self.m_values:
+            raise ValueError("m_values is empty")
+        for m in self.m_values:
+            if isinstance(m, bool) or not float(m).is_integer() or not M_MIN <= int(m) <= M_MAX:
+                raise ValueError(f"commensurate index m={m} outside {M_MIN}..{M_MAX} (theta 3.89..1.02 deg)")
+        jl, jh = self.J_range
+        if not (np.isfinite(jl) and np.isfinite(jh) and 0 < jl <= jh):
+            raise ValueError(f"J_range={self.J_range} must satisfy 0 < lo <= hi (meV; J > 0 is ferromagnetic)")
+        dl, dh = self.D_range
+        if not (np.isfinite(dl) and np.isfinite(dh) and 0 <= dl <= dh):
+            raise ValueError(f"D_range={self.D_range} must satisfy 0 <= lo <= hi (meV; easy-axis anisotropy)")
+        if self.interlayer not in STACKING_MODELS:
+            raise ValueError(f"unknown interlayer model '{self.interlayer}'; choose from {list(STACKING_MODELS)}")
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        if self.dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+        if self.grid < 2 or (self.quadrant and self.grid % 2) or not self.fov_nm > 0:
+            raise ValueError(f"invalid image settings grid={self.grid}, fov_nm={self.fov_nm}, quadrant={self.quadrant}")
+        self.search()  # validates the search settings
+
+    @classmethod
+    def from_profile(cls, profile: str = "quick", seed: int = 0, **overrides) -> CampaignConfig:
+        """The profile's settings with explicit overrides (an unknown key is an error)."""
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile '{profile}'; choose from {list(PROFILES)}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "profile", "seed"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown campaign option(s): {unknown}")
+        kw = dict(PROFILES[profile])
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        kw["m_values"] = tuple(int(m) for m in kw["m_values"])
+        kw["structured"] = tuple(kw["structured"])
+        for key in ("J_range", "D_range"):
+            if key in kw:
+                kw[key] = tuple(float(v) for v in kw[key])
+        return cls(profile=profile, seed=int(seed), **kw)
+
+    def search(self) -> SearchConfig:
+        return SearchConfig(structured=self.structured, num_random=self.num_random, tol=self.tol,
+                            max_iter=self.max_iter)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        d["m_values"] = list(d["m_values"])
+        d["structured"] = list(d["structured"])
+        d["J_range"] = list(d["J_range"])
+        d["D_range"] = list(d["D_range"])
+        return d
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        s = self.grid // 2 if self.quadrant else self.grid
+        return (2, s, s)
+
+
+def draw_parameters(config: CampaignConfig, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Parameter draws ``start..stop-1`` (deterministic per draw index, independent of chunking).
+
+    Returns:
+        dict with "draw", "m", "theta" (deg), "J" (meV), "D" (meV), "seed" arrays of length stop - start.
+    """
+    draws = np.arange(start, stop, dtype=np.int64)
+    ms, js, ds, seeds = [], [], [], []
+    for k in draws:
+        g = rng(config.seed, "cri3-draw", int(k))
+        ms.append(int(config.m_values[g.integers(len(config.m_values))]))
+        js.append(g.uniform(*config.J_range))
+        ds.append(g.uniform(*config.D_range))
+        seeds.append(derive_seed(config.seed, "cri3-starts", int(k)))
+    ms = np.array(ms, dtype=np.int64)
+    return {"draw": draws, "m": ms, "theta": np.array([twist_angle(m) for m in ms]), "J": np.array(js),
+            "D": np.array(ds), "seed": np.array(seeds, dtype=np.int64)}
+
+
+@lru_cache(maxsize=8)
+def _hamiltonian(m: int, interlayer: str, dtype: str) -> MoireHamiltonian:
+    lat = _bilayer(m)
+    return MoireHamiltonian(lat, local_stacking_pairs(lat, interlayer), dtype=getattr(torch, dtype))
+
+
+def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Simulate draws ``start..stop-1``: ground states, phases, images (all draws, in draw order).
+
+    Returns:
+        dict of per-draw arrays: "images" [n, 2, H, W] float32, "targets" [n, 3] (theta, J, D), and every aux key of
+        ``AUX_SPECS``.
+    """
+    p = draw_parameters(config, start, stop)
+    n = stop - start
+    out = {"images": np.zeros((n, *config.image_shape), dtype=np.float32), "targets": np.stack(
+        [p["theta"], p["J"], p["D"]], 1)}
+    for key, (dt, _) in AUX_SPECS.items():
+        out[key] = np.zeros(n, dtype=dt)
+    out["draw"][:] = p["draw"]
+    out["m"][:] = p["m"]
+    search = config.search()
+    for m in np.unique(p["m"]):
+        sel = np.nonzero(p["m"] == m)[0]
+        ham = _hamiltonian(int(m), config.interlayer, config.dtype)
+        gs = search_ground_states(ham, p["J"][sel], p["D"][sel], p["seed"][sel], search)
+        mt, mb = layer_magnetizations(gs.spins, ham.lat.layer)
+        out["phase"][sel] = classify(mt, mb)
+        out["energy"][sel] = gs.energy
+        out["energy_per_site"][sel] = gs.energy / ham.num_sites
+        out["max_torque"][sel] = gs.max_torque
+        out["iterations"][sel] = gs.iterations
+        out["total_iterations"][sel] = gs.total_iterations
+        out["start"][sel] = gs.start
+        out["converged"][sel] = gs.converged
+        out["m_top"][sel] = mt
+        out["m_bottom"][sel] = mb
+        out["images"][sel] = Renderer(ham.lat, config.grid, config.fov_nm, config.quadrant)(gs.spins)
+    return out
+
+
+def fm_store_path(out: str | os.PathLike) -> Path:
+    """Path of the sibling store that records FM samples: ``<stem>_fm<suffix>`` next to ``out``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_fm{out.suffix}")
+
+
+def _metadata(config: CampaignConfig, kind: str) -> dict:
+    names = list(config.structured) + [f"random_{k}" for k in range(config.num_random)]
+    return {
+        "producer": PRODUCER,
+        "config": config.to_dict(),
+        "profile": config.profile,
+        "profile_description": PROFILE_DESCRIPTIONS[config.profile],
+        "store_kind": kind,
+        "start_names": names,
+        "phase_names": {"0": "FM", "1": "NCD", "2": "MD"},
+        "image_channels": ["top", "bottom"],
+        "image_convention": "row 0 = smallest y (origin='lower'); field of view centred on the AA point",
+        "interlayer_model": f"local_stacking:{config.interlayer}",
+    }
+
+
+def _open_stores(out: Path, config: CampaignConfig):
+    from scalinglab.data.store import DatasetStore
+
+    main = DatasetStore.open_or_create(
+        out, input_shape=config.image_shape, target_names=TARGET_NAMES, target_units=TARGET_UNITS,
+        aux_specs=AUX_SPECS, metadata=_metadata(config, "main"), chunk_size=64)
+    try:
+        fm = DatasetStore.open_or_create(
+            fm_store_path(out), input_shape=(2,), target_names=TARGET_NAMES, target_units=TARGET_UNITS,
+            aux_specs=AUX_SPECS, metadata=_metadata(config, "fm"), chunk_size=1024)
+    except BaseException:
+        main.close()
+        raise
+    return main, fm
+
+
+def _write_chunk(main, fm, res: dict, need: int, include_fm: bool) -> tuple[int, int, int]:
+    """Append one chunk's results; returns (stored, fm_count, draws_done)."""
+    draws = res["draw"]
+    is_fm = res["phase"] == FM
+    keep = np.ones(len(draws), dtype=bool) if include_fm else ~is_fm
+    rows = np.nonzero(keep)[0][:need]
+    draws_done = int(draws[rows[-1]] + 1) if len(rows) == need and need > 0 else int(draws[-1] + 1)
+    aux_keys = list(AUX_SPECS)
+    # FM side table first (skipping rows a previous, killed run already committed), then the main store.
+    fm_done = int(fm.state.get("draws_done", 0))
+    fm_rows = np.nonzero(is_fm & (draws < draws_done) & (draws >= fm_done))[0]
+    if len(fm_rows) or draws_done > fm_done:
+        fm.append(np.stack([res["m_top"][fm_rows], res["m_bottom"][fm_rows]], 1), res["targets"][fm_rows],
+                  aux={k: res[k][fm_rows] for k in aux_keys}, state={"draws_done": max(draws_done, fm_done)})
+    main.append(res["images"][rows], res["targets"][rows], aux={k: res[k][rows] for k in aux_keys},
+                state={"draws_done": draws_done})
+    return len(rows), int(np.count_nonzero(is_fm & (draws < draws_done))), draws_done
+
+
+def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick", seed: int = 0,
+                 executor: str = "local", quiet: bool = False, **overrides):
+    """Run (or resume) a CrI3 campaign until the store holds ``num_samples`` samples.
+
+    Args:
+        out: dataset store path (created or resumed; a different configuration is refused).
+        num_samples: stored samples wanted (non-FM samples unless ``include_fm=True``), >= 1.
+        profile: "quick" or "paper".
+        seed: root seed.
+        executor: "local" (in-process) or "ray" (chunks as Ray tasks; the driver writes results in order).
+        quiet: no progress bar.
+        **overrides: ``CampaignConfig`` fields (e.g. ``chunk_size=128``, ``m_values=(8, 9)``).
+
+    Returns:
+        The main ``DatasetStore`` (open for appending; call ``close()`` when done).
+    """
+    if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    if executor not in ("local", "ray"):
+        raise ValueError(f"unknown executor '{executor}'; choose 'local' or 'ray'")
+    config = CampaignConfig.from_profile(profile, seed, **overrides)
+    out = Path(out)
+    main, fm = _open_stores(out, config)
+    try:
+        start_draw = int(main.state.get("draws_done", 0))
+        have = main.num_samples
+        if have >= num_samples:
+            return main
+        t0 = time.perf_counter()
+        with progress_bar(num_samples, f"cri3 {config.profile}", quiet=quiet, completed=have) as bar:
+            chunks = _chunk_results_ray(config, start_draw) if executor == "ray" else _chunk_results_local(
+                config, start_draw)
+            for res in chunks:
+                need = num_samples - main.num_samples
+                stored, _, _ = _write_chunk(main, fm, res, need, config.include_fm)
+                bar.advance(stored)
+                if main.num_samples >= num_samples:
+                    chunks.close()
+                    break
+        _ = time.perf_counter() - t0
+    finally:
+        fm.close()
+    return main
+
+
+def _chunk_results_local(config: CampaignConfig, start: int):
+    k = start
+    while True:
+        yield simulate_chunk(config, k, k + config.chunk_size)
+        k += config.chunk_size
+
+
+def _chunk_results_ray(config: CampaignConfig, start: int):
+    """Chunks as Ray tasks, a window of them in flight, yielded in draw order (the driver writes)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    remote = ray.remote(num_cpus=1)(_ray_chunk)
+    window = max(1, int(ray.available_resources().get("CPU", 1)))
+    k = start
+    pending = []
+    try:
+        while True:
+            while len(pending) < window:
+                pending.append(remote.remote(config.to_dict(), k, k + config.chunk_size))
+                k += config.chunk_size
+            yield ray.get(pending.pop(0))
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+
+
+def _ray_chunk(config_dict: dict, start: int, stop: int) -> dict[str, np.ndarray]:
+    torch.set_num_threads(1)  # one Ray CPU per task
+    profile = config_dict.pop("profile")
+    seed = config_dict.pop("seed")
+    return simulate_chunk(CampaignConfig.from_profile(profile, seed, **config_dict), start, stop)
