@@ -79,9 +79,10 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
     data = dataset_path(cfg)
     _say(f"step 1/3: CrI3 domain images (moire simulator, quick profile) -> {data}", cfg.quiet)
     store = run_campaign(data, cfg.num_samples, profile="quick", seed=cfg.seed, executor=cfg.executor,
-                         quiet=cfg.quiet, image_size=cfg.image_size)
-    _say(f"dataset ready: {store.num_samples} samples of {tuple(store.input_shape)} "
-         f"({time.perf_counter() - t0:.0f} s)", cfg.quiet)
+                         quiet=cfg.quiet, grid=cfg.image_size)
+    num_samples, input_shape = store.num_samples, tuple(store.input_shape)
+    store.close()
+    _say(f"dataset ready: {num_samples} samples of {input_shape} ({time.perf_counter() - t0:.0f} s)", cfg.quiet)
 
     cfg.out.mkdir(parents=True, exist_ok=True)
     spec_path = cfg.out / "quickstart.toml"
