@@ -39,7 +39,7 @@ def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"{option} expects key=value, got {item!r}")
-        out[key.strip()] = parse_value(value)
+        out[key.strip()] = parse_value(value.strip())
     return out
 
 
@@ -77,7 +77,9 @@ def _print_table(records: list[dict[str, Any]], summary: dict[str, dict[str, flo
     for key, label in labels.items():
         table.add_row(label, *(_fmt(summary[key][m]) for m in _METRIC_COLUMNS), _fmt(norm[key]["mse"]), "", "",
                       style="bold")
-    Console().print(table)
+    console = Console()
+    console.width = max(console.width, 110)  # keep rows on one line when output is not a terminal
+    console.print(table)
 
 
 def handler(args: argparse.Namespace) -> int:

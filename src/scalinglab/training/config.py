@@ -1,0 +1,116 @@
+"""Training configuration: one frozen dataclass shared by the single-model and the ensemble trainer.
+
+Defaults follow paper 1 Methods (scaling-laws-deep-regression.txt, "Deep learning algorithms"): Adam,
+learning rate 1e-3 decreased by a factor 0.98 after every epoch, 200 epochs, early-stopping patience 100, MSE.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("exponential", "cosine", "step", "constant")
+LOSSES = ("mse", "mae", "gaussian_nll")
+PATHS = ("auto", "stacked", "vmap", "sequential")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train one network (or R realizations of it at once).
+
+    Units: learning rates are per optimizer step; epochs are full passes over a member's training split.
+    """
+
+    # Passes over the training split. Paper 1: 200.
+    epochs: int = 200
+    # Optional limit in optimizer steps (iterations); training stops at whichever limit comes first.
+    max_steps: int | None = None
+    # Minibatch size. Paper 1 does not state it; 256 is the size of the benchmark regime in issue 2.
+    batch_size: int = 256
+    # Minibatch size for validation/test forward passes only (memory, not numerics).
+    eval_batch_size: int = 4096
+    # "adam" (paper 1), "adamw" (decoupled weight decay) or "sgd" (with momentum).
+    optimizer: str = "adam"
+    # Initial learning rate. Paper 1: 1e-3.
+    lr: float = 1e-3
+    # Adam/AdamW moment decay rates and denominator epsilon (torch defaults).
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    # L2 penalty (adam, sgd) or decoupled decay (adamw). Paper 1 found L2 did not help: 0.
+    weight_decay: float = 0.0
+    # SGD momentum (ignored by adam/adamw).
+    momentum: float = 0.9
+    # "exponential": lr * lr_decay**epoch (paper 1: 0.98); "cosine": anneal to min_lr over `epochs`;
+    # "step": multiply by step_gamma every step_epochs epochs; "constant".
+    schedule: str = "exponential"
+    lr_decay: float = 0.98
+    step_epochs: int = 50
+    step_gamma: float = 0.1
+    min_lr: float = 0.0
+    # Early stopping: stop a member after this many epochs without a new best validation loss;
+    # its best-validation weights are restored. None disables early stopping. Paper 1: 100.
+    patience: int | None = 100
+    # "mse" (paper 1), "mae" (paper 2 generator) or "gaussian_nll" (two outputs per target: mean, sigma).
+    loss: str = "mse"
+    # Per-member gradient clipping by total L2 norm (as torch.nn.utils.clip_grad_norm_); None = off.
+    grad_clip: float | None = None
+    # Ensemble execution: "auto" picks stacked batched layers for plain MLPs, torch.func.vmap for other
+    # models, and a sequential loop when a model cannot be stacked. The others force one path.
+    path: str = "auto"
+
+    def __post_init__(self) -> None:
+        def bad(msg: str) -> None:
+            raise ValueError(f"invalid training config: {msg}")
+
+        if self.epochs < 1:
+            bad(f"epochs must be >= 1, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            bad(f"max_steps must be >= 1 or None, got {self.max_steps}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            bad("batch_size and eval_batch_size must be >= 1")
+        if self.optimizer not in OPTIMIZERS:
+            bad(f"optimizer '{self.optimizer}' unknown (known: {', '.join(OPTIMIZERS)})")
+        if self.schedule not in SCHEDULES:
+            bad(f"schedule '{self.schedule}' unknown (known: {', '.join(SCHEDULES)})")
+        if self.loss not in LOSSES:
+            bad(f"loss '{self.loss}' unknown (known: {', '.join(LOSSES)})")
+        if self.path not in PATHS:
+            bad(f"path '{self.path}' unknown (known: {', '.join(PATHS)})")
+        if not self.lr > 0:
+            bad(f"lr must be > 0, got {self.lr}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            bad(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.weight_decay < 0 or self.eps <= 0 or not 0 <= self.momentum < 1:
+            bad("weight_decay must be >= 0, eps > 0 and momentum in [0, 1)")
+        if not 0 < self.lr_decay <= 1 or not 0 < self.step_gamma <= 1 or self.step_epochs < 1:
+            bad("lr_decay and step_gamma must be in (0, 1] and step_epochs >= 1")
+        if self.patience is not None and self.patience < 1:
+            bad(f"patience must be >= 1 or None, got {self.patience}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            bad(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a plain mapping (TOML/JSON); an unknown key is a one-line ValueError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown training config key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        values = dict(data)
+        if "betas" in values:
+            values["betas"] = tuple(float(b) for b in values["betas"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable mapping that ``from_dict`` reads back to an equal config."""
+        out = dataclasses.asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (unknown keys rejected like ``from_dict``)."""
+        return TrainConfig.from_dict({**dataclasses.asdict(self), **changes})

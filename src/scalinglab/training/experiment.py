@@ -1,0 +1,278 @@
+"""One experiment: R realizations of one (model, N_D, target) trained on a dataset store, evaluated on its test set.
+
+This is the unit of work of the sweep runner and of ``scalinglab train``:
+
+1. open the store; the fixed test set comes from ``split_seed`` (``make_split``);
+2. per realization, from its seed: draw a training subset of N_D samples from the pool (7/8 train, 1/8
+   validation), fit input standardization (per feature/pixel or global) and target standardization (per
+   parameter) on its training part only, and initialize its network;
+3. train all realizations at once (``train_ensemble``; sequential fallback when the model cannot be stacked);
+4. evaluate each on the test set in physical units (inverse standardization) and in standardized units.
+
+Seeds: realization r with seed ``s`` uses ``derive_seed(s, "subset")`` for its data subset,
+``derive_seed(s, "init")`` for its weights and ``derive_seed(s, "shuffle")`` for its minibatch order, so one
+realization can be rerun alone with identical numbers.
+
+Reference: paper 1 Methods (scaling-laws-deep-regression.txt), "Deep learning algorithms".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from scalinglab.data.splits import draw_training_subset, make_split
+from scalinglab.data.store import DatasetStore
+from scalinglab.data.transforms import Standardizer
+from scalinglab.models import MODELS, count_parameters, get_model
+from scalinglab.progress import progress_bar
+from scalinglab.seeding import derive_seed
+from scalinglab.training.config import TrainConfig
+from scalinglab.training.ensemble import train_ensemble
+from scalinglab.training.flops import forward_flops, train_step_flops, training_flops
+from scalinglab.training.losses import outputs_per_target, point_prediction
+from scalinglab.training.metrics import per_target_dict, regression_metrics, summarize
+from scalinglab.training.trainer import TrainData
+
+INPUT_NORMS = ("per_feature", "global", "none")
+# Rows read from the store at a time when fitting standardization statistics (bounded memory).
+_FIT_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """What to train and on which data.
+
+    Attributes:
+        data: path of a dataset store.
+        model: registry name (``scalinglab.models.list_models()``).
+        model_config: builder keyword arguments; ``in_features``/``in_channels``/``out_features`` are filled
+            from the data when the builder accepts them and they are not given.
+        target: one target name or a list of names (one network predicts all of them).
+        num_train: N_D, samples drawn per realization (training + validation).
+        seeds: one seed per realization.
+        test_size: test-set size, a count or a fraction of the dataset.
+        split_seed: seed of the fixed test set.
+        train: training configuration.
+        input_norm: "per_feature" (per pixel), "global" or "none".
+        device: torch device ("cpu", "cuda", "cuda:1", ...).
+        val_fraction: validation share of each subset (paper 1: 1/8).
+    """
+
+    data: str
+    model: str
+    target: str | list[str]
+    num_train: int
+    seeds: list[int]
+    model_config: dict[str, Any] = field(default_factory=dict)
+    test_size: int | float = 0.1
+    split_seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+    input_norm: str = "per_feature"
+    device: str = "cpu"
+    val_fraction: float = 1 / 8
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serializable form (the resolved configuration written next to results)."""
+        out = dataclasses.asdict(self)
+        out["train"] = self.train.to_dict()
+        out["seeds"] = [int(s) for s in self.seeds]
+        return out
+
+
+def _fill_model_config(spec: ExperimentSpec, input_shape: tuple[int, ...], num_outputs: int) -> dict[str, Any]:
+    accepted = set(MODELS.accepted_keys(spec.model))  # unknown model -> one-line UnknownNameError
+    cfg = dict(spec.model_config)
+    if "in_features" in accepted and "in_features" not in cfg:
+        cfg["in_features"] = int(math.prod(input_shape))
+    if "in_channels" in accepted and "in_channels" not in cfg and len(input_shape) == 3:
+        cfg["in_channels"] = int(input_shape[0])
+    if "out_features" in accepted and "out_features" not in cfg:
+        cfg["out_features"] = num_outputs
+    return cfg
+
+
+def _fit_standardizer(mode: str, rows: np.ndarray, read) -> Standardizer:
+    """Standardizer fitted on ``read(rows)`` in bounded-memory chunks."""
+    norm = Standardizer(mode=mode)
+    for a in range(0, len(rows), _FIT_CHUNK):
+        norm.partial_fit(read(rows[a:a + _FIT_CHUNK]))
+    return norm
+
+
+def _check_finite(x: np.ndarray, rows: np.ndarray, what: str) -> None:
+    finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if not finite.all():
+        bad = int(rows[int(np.argmin(finite))])
+        raise ValueError(f"{what} contain NaN or inf (first bad sample index {bad})")
+
+
+def run_experiment(spec: ExperimentSpec, *, progress: bool = True) -> list[dict[str, Any]]:
+    """Train and evaluate the realizations of ``spec``.
+
+    Args:
+        spec: the experiment.
+        progress: show a progress bar over epochs (silent when SCALINGLAB_QUIET=1).
+
+    Returns:
+        One JSON-serializable dict per realization (see docs/architecture.md, "Training"): realization, seed,
+        target, num_train, num_params, flops (training forward+backward, counted), flops_validation,
+        train_steps, best_epoch, epochs_run, wall_time_s (ensemble time / R), ensemble_wall_time_s, trainer,
+        path, seeds (subset, init, shuffle), test and test_normalized metrics (mean over targets) and, for
+        several targets, test_per_target / test_normalized_per_target.
+
+    Raises:
+        FileNotFoundError: no store at ``spec.data``.
+        ValueError: unknown model or config key, target not in the dataset, N_D larger than the pool, NaN in
+            the inputs, inputs of a shape the model does not accept (one-line messages).
+    """
+    if not spec.seeds:
+        raise ValueError("an experiment needs at least one seed (one per realization)")
+    if spec.input_norm not in INPUT_NORMS:
+        raise ValueError(f"input_norm '{spec.input_norm}' unknown (known: {', '.join(INPUT_NORMS)})")
+    store = DatasetStore.open(spec.data)
+    try:
+        return _run(spec, store, progress)
+    finally:
+        store.close()
+
+
+def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict[str, Any]]:
+    targets = spec.targets
+    cfg = spec.train
+    missing = [t for t in targets if t not in store.target_names]
+    if missing:
+        raise ValueError(
+            f"target(s) {', '.join(missing)} not in dataset {spec.data} (it has: {', '.join(store.target_names)})"
+        )
+    if store.num_samples == 0:
+        raise ValueError(f"dataset {spec.data} holds no samples")
+    model_cfg = _fill_model_config(spec, store.input_shape, len(targets) * outputs_per_target(cfg.loss))
+    split = make_split(store.num_samples, spec.test_size, spec.split_seed)
+    R = len(spec.seeds)
+    seeds = [int(s) for s in spec.seeds]
+    subset_seeds = [derive_seed(s, "subset") for s in seeds]
+    init_seeds = [derive_seed(s, "init") for s in seeds]
+    shuffle_seeds = [derive_seed(s, "shuffle") for s in seeds]
+    subsets = [draw_training_subset(split.pool_indices, spec.num_train, ss, spec.val_fraction) for ss in subset_seeds]
+    if any(len(v) == 0 for _, v in subsets):
+        raise ValueError("each realization needs a validation part: val_fraction must be > 0")
+
+    # Read every row any realization uses once; map store indices to positions in the loaded block.
+    used = np.unique(np.concatenate([np.concatenate([t, v]) for t, v in subsets]))
+    x_np = store.inputs(indices=used)
+    _check_finite(x_np, used, f"inputs of dataset {spec.data}")
+    y_np = store.targets(targets, indices=used)
+    _check_finite(y_np, used, f"targets of dataset {spec.data}")
+    pos = lambda rows: np.searchsorted(used, rows)
+    read_x = lambda rows: x_np[pos(rows)]
+    read_y = lambda rows: y_np[pos(rows)]
+
+    x_norms = [None if spec.input_norm == "none" else _fit_standardizer(spec.input_norm, t, read_x)
+               for t, _ in subsets]
+    y_norms = [_fit_standardizer("per_feature", t, read_y) for t, _ in subsets]
+
+    device = torch.device(spec.device)
+    as_t = lambda a, dtype=torch.float32: torch.as_tensor(np.asarray(a), dtype=dtype)
+    x_stats = None
+    if spec.input_norm != "none":
+        x_stats = (torch.stack([as_t(n.mean_) for n in x_norms]), torch.stack([as_t(n.std_) for n in x_norms]))
+    data = TrainData(
+        x=as_t(x_np), y=as_t(y_np),
+        train_idx=torch.stack([as_t(pos(t), torch.long) for t, _ in subsets]),
+        val_idx=torch.stack([as_t(pos(v), torch.long) for _, v in subsets]),
+        x_mean=None if x_stats is None else x_stats[0], x_std=None if x_stats is None else x_stats[1],
+        y_mean=torch.stack([as_t(n.mean_) for n in y_norms]), y_std=torch.stack([as_t(n.std_) for n in y_norms]),
+    ).to(device)
+
+    models = []
+    for s in init_seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            models.append(get_model(spec.model, **model_cfg).to(device))
+    probe_x, probe_y = data.batch(data.train_idx[:1, :2])
+    try:
+        with torch.no_grad():
+            out = models[0].eval()(probe_x[0])
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(
+            f"model '{spec.model}' does not accept inputs of shape {list(store.input_shape)} from {spec.data}: {first}"
+        ) from None
+    expected = len(targets) * outputs_per_target(cfg.loss)
+    if out.dim() != 2 or out.shape[1] != expected:
+        raise ValueError(
+            f"model '{spec.model}' returns {list(out.shape[1:])} outputs per sample; the targets "
+            f"{targets} with loss {cfg.loss} need {expected}"
+        )
+    num_params = count_parameters(models[0])
+
+    # FLOPs counted on real steps of one member (all members share the architecture).
+    B = min(cfg.batch_size, data.num_train)
+    last = data.num_train - (-(-data.num_train // cfg.batch_size) - 1) * cfg.batch_size
+    xb, yb = data.batch(data.train_idx[:1, :B])
+    full_flops = train_step_flops(models[0], xb[0], yb[0], cfg.loss)
+    last_flops = full_flops if last == B else train_step_flops(models[0], xb[0, :last], yb[0, :last], cfg.loss)
+    val_chunk = min(data.num_val, cfg.eval_batch_size)
+    val_flops_per_sample = forward_flops(models[0], data.batch(data.val_idx[:1, :val_chunk])[0][0]) / val_chunk
+
+    start = time.perf_counter()
+    with progress_bar(cfg.epochs, f"{spec.model} N_D={spec.num_train} x{R}", quiet=not progress) as bar:
+        result = train_ensemble(models, data, cfg, shuffle_seeds, progress=bar)
+    wall = time.perf_counter() - start
+
+    # Test set: read in chunks, evaluate every member, metrics in physical and standardized units.
+    test_rows = split.test_indices
+    if len(test_rows) == 0:
+        raise ValueError("the test set is empty: increase test_size")
+    x_test = store.inputs(indices=test_rows)
+    _check_finite(x_test, test_rows, f"test inputs of dataset {spec.data}")
+    y_test = store.targets(targets, indices=test_rows)
+    records = []
+    for r, model in enumerate(result.models):
+        preds = []
+        with torch.no_grad():
+            for a in range(0, len(test_rows), cfg.eval_batch_size):
+                xt = x_test[a:a + cfg.eval_batch_size]
+                xt = xt if x_norms[r] is None else x_norms[r].transform(xt.astype(np.float64))
+                out = model(torch.as_tensor(np.asarray(xt), dtype=torch.float32, device=device))
+                preds.append(point_prediction(cfg.loss, out).double().cpu().numpy())
+        pred_norm = np.concatenate(preds)  # [n_test, P] standardized units
+        pred_phys = y_norms[r].inverse_transform(pred_norm)
+        phys = regression_metrics(pred_phys, y_test)
+        normed = regression_metrics(pred_norm, y_norms[r].transform(y_test))
+        rec: dict[str, Any] = {
+            "realization": r,
+            "seed": seeds[r],
+            "target": spec.target if isinstance(spec.target, str) else list(spec.target),
+            "num_train": int(spec.num_train),
+            "num_params": int(num_params),
+            "flops": training_flops(result.steps[r], data.num_train, cfg.batch_size, full_flops, last_flops),
+            "flops_validation": int(round(val_flops_per_sample * data.num_val * result.epochs_run[r])),
+            "train_steps": int(result.steps[r]),
+            "best_epoch": int(result.best_epoch[r]),
+            "epochs_run": int(result.epochs_run[r]),
+            "best_val_loss": float(result.best_val_loss[r]),
+            "wall_time_s": wall / R,
+            "ensemble_wall_time_s": wall,
+            "trainer": result.trainer,
+            "path": result.path,
+            "seeds": {"subset": subset_seeds[r], "init": init_seeds[r], "shuffle": shuffle_seeds[r]},
+            "test": summarize(phys),
+            "test_normalized": summarize(normed),
+        }
+        if len(targets) > 1:
+            rec["test_per_target"] = per_target_dict(phys, targets)
+            rec["test_normalized_per_target"] = per_target_dict(normed, targets)
+        records.append(rec)
+    return records

@@ -1,0 +1,271 @@
+"""Single-network trainer: minibatch training with per-epoch validation, early stopping and weight restore.
+
+This is the reference the ensemble trainer (``scalinglab.training.ensemble``) must reproduce member by member:
+both read the data through :class:`TrainData`, shuffle with :func:`epoch_order` from a per-member seed,
+standardize minibatches with the same fused operation and evaluate validation loss with the same reduction.
+
+Reference: paper 1 Methods (scaling-laws-deep-regression.txt): Adam, lr 1e-3 x 0.98 per epoch, 200 epochs,
+early-stopping patience 100, 7/8 train and 1/8 validation, standardization from training data only.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from scalinglab.training.config import TrainConfig
+from scalinglab.training.losses import get_loss
+from scalinglab.training.optim import lr_at_epoch, make_torch_optimizer, set_lr
+
+
+def _affine(mean: Tensor | None, std: Tensor | None, num_members: int, item_ndim: int):
+    """Turn (mean, std) into (shift, scale) with ``x_norm = x * scale + shift``, shaped [R, 1, ...].
+
+    ``mean``/``std`` are [R, *item_shape] (per feature/pixel) or [R] (global); the extra 1 broadcasts over the
+    minibatch dimension. One fused ``addcmul`` then standardizes a gathered minibatch [R, B, *item_shape].
+    """
+    if mean is None and std is None:
+        return None, None
+    if mean is None or std is None:
+        raise ValueError("standardization needs both mean and std")
+    mean = mean.reshape(num_members, -1) if mean.dim() == 1 else mean
+    std = std.reshape(num_members, -1) if std.dim() == 1 else std
+    if mean.shape[0] != num_members or std.shape[0] != num_members:
+        raise ValueError(f"standardization statistics need a leading dimension of {num_members} members")
+    if (std <= 0).any() or not torch.isfinite(std).all():
+        raise ValueError("standardization std must be finite and > 0")
+
+    def shaped(t: Tensor) -> Tensor:
+        if t.dim() == 2 and t.shape[1] == 1 and item_ndim > 1:  # global statistic
+            t = t.reshape(num_members, *([1] * item_ndim))
+        return t.unsqueeze(1)  # [R, 1, *item]
+
+    scale = 1.0 / std.to(torch.float32)
+    shift = -mean.to(torch.float32) * scale
+    return shaped(shift).contiguous(), shaped(scale).contiguous()
+
+
+@dataclass
+class TrainData:
+    """Data of R realizations that share one sample pool (R = 1 for the single-model trainer).
+
+    Attributes:
+        x: [N, *input_shape] float32 inputs of the whole pool (raw units), on the training device.
+        y: [N, P] float32 targets of the pool (physical units).
+        train_idx: [R, n_train] int64 rows of ``x``/``y`` used for training by each member.
+        val_idx: [R, n_val] int64 validation rows of each member.
+        x_mean, x_std: [R, *input_shape] (per feature/pixel) or [R] (global) input standardization fitted on
+            each member's training rows; None for inputs already standardized.
+        y_mean, y_std: [R, P] target standardization; None to train on raw targets.
+    """
+
+    x: Tensor
+    y: Tensor
+    train_idx: Tensor
+    val_idx: Tensor
+    x_mean: Tensor | None = None
+    x_std: Tensor | None = None
+    y_mean: Tensor | None = None
+    y_std: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_idx.dim() == 1:
+            self.train_idx = self.train_idx.unsqueeze(0)
+        if self.val_idx.dim() == 1:
+            self.val_idx = self.val_idx.unsqueeze(0)
+        if self.y.dim() != 2:
+            raise ValueError(f"targets must be [N, P], got shape {tuple(self.y.shape)}")
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"inputs have {self.x.shape[0]} samples but targets have {self.y.shape[0]}")
+        if self.train_idx.shape[0] != self.val_idx.shape[0]:
+            raise ValueError("train_idx and val_idx must have the same number of members")
+        if self.train_idx.shape[1] < 1 or self.val_idx.shape[1] < 1:
+            raise ValueError("every member needs at least one training and one validation sample")
+        R = self.num_members
+        self.x_shift, self.x_scale = _affine(self.x_mean, self.x_std, R, self.x.dim() - 1)
+        self.y_shift, self.y_scale = _affine(self.y_mean, self.y_std, R, 1)
+
+    @property
+    def num_members(self) -> int:
+        return int(self.train_idx.shape[0])
+
+    @property
+    def num_train(self) -> int:
+        return int(self.train_idx.shape[1])
+
+    @property
+    def num_val(self) -> int:
+        return int(self.val_idx.shape[1])
+
+    def member(self, r: int) -> TrainData:
+        """The data of member ``r`` alone (R = 1), sharing the pool tensors."""
+        sl = slice(r, r + 1)
+        pick = lambda t: None if t is None else t[sl]
+        return TrainData(self.x, self.y, self.train_idx[sl], self.val_idx[sl], pick(self.x_mean),
+                         pick(self.x_std), pick(self.y_mean), pick(self.y_std))
+
+    def to(self, device: torch.device | str) -> TrainData:
+        mv = lambda t: None if t is None else t.to(device)
+        return TrainData(self.x.to(device), self.y.to(device), self.train_idx.to(device),
+                         self.val_idx.to(device), mv(self.x_mean), mv(self.x_std), mv(self.y_mean),
+                         mv(self.y_std))
+
+    def batch(self, rows: Tensor, g0: int = 0, g1: int | None = None) -> tuple[Tensor, Tensor]:
+        """Gather and standardize rows -> inputs [G, b, *input_shape], targets [G, b, P].
+
+        Args:
+            rows: [G, b] pool rows of members g0 .. g1 - 1 (all members by default).
+            g0, g1: which members' standardization statistics to apply.
+        """
+        g1 = self.num_members if g1 is None else g1
+        # index_select on the flattened pool copies whole rows (faster than advanced indexing)
+        flat_rows = rows.reshape(-1)
+        xb = torch.index_select(self.x, 0, flat_rows).view(*rows.shape, *self.x.shape[1:])
+        yb = torch.index_select(self.y, 0, flat_rows).view(*rows.shape, self.y.shape[1])
+        if self.x_scale is not None:
+            xb = torch.addcmul(self.x_shift[g0:g1], xb, self.x_scale[g0:g1])
+        if self.y_scale is not None:
+            yb = torch.addcmul(self.y_shift[g0:g1], yb, self.y_scale[g0:g1])
+        return xb, yb
+
+
+def make_generators(shuffle_seeds: list[int]) -> list[torch.Generator]:
+    """One CPU ``torch.Generator`` per member: its own reproducible shuffling stream."""
+    return [torch.Generator().manual_seed(int(s)) for s in shuffle_seeds]
+
+
+def epoch_order(data: TrainData, generators: list[torch.Generator]) -> Tensor:
+    """Rows of the next epoch for each member, [R, n_train], each member shuffled by its own generator.
+
+    Generated on the CPU (same stream on every device), moved once per epoch.
+    """
+    n = data.num_train
+    perms = torch.stack([torch.randperm(n, generator=g) for g in generators])  # [R, n]
+    return data.train_idx.gather(1, perms.to(data.train_idx.device))
+
+
+def steps_per_epoch(num_train: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch (the last minibatch may be smaller: nothing is dropped)."""
+    return -(-num_train // batch_size)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of training one network; the model holds its best-validation weights.
+
+    Attributes:
+        best_epoch: 1-based epoch with the lowest validation loss (0 if no epoch improved on +inf).
+        epochs_run: epochs trained (fewer than ``config.epochs`` after early stopping or a step limit).
+        steps: optimizer steps taken.
+        best_val_loss: validation loss at ``best_epoch`` (loss of the standardized targets).
+        val_history: validation loss after every epoch.
+        wall_time_s: seconds spent training.
+    """
+
+    best_epoch: int
+    epochs_run: int
+    steps: int
+    best_val_loss: float
+    val_history: list[float]
+    wall_time_s: float
+
+
+@torch.no_grad()
+def validation_loss(forward: Callable[[Tensor], Tensor], data: TrainData, loss_name: str,
+                    eval_batch_size: int, stacked: bool) -> Tensor:
+    """Mean validation loss of each member, [R] (stacked) or [1] (single network), in eval mode.
+
+    Args:
+        forward: maps standardized inputs [R, b, *in] (stacked) or [b, *in] to outputs.
+        data: the members' data.
+        loss_name: loss used for training (early stopping watches the same quantity).
+        eval_batch_size: samples per chunk.
+        stacked: whether ``forward`` takes the member dimension.
+    """
+    loss_fn = get_loss(loss_name)
+    n = data.num_val
+    total = None
+    for a in range(0, n, eval_batch_size):
+        rows = data.val_idx[:, a:a + eval_batch_size]  # [R, b]
+        xb, yb = data.batch(rows)
+        if stacked:
+            part = loss_fn(forward(xb), yb)  # [R]
+        else:
+            part = loss_fn(forward(xb[0]), yb[0]).reshape(1)
+        part = part * rows.shape[1]
+        total = part if total is None else total + part
+    return total / n
+
+
+def train_model(
+    model: nn.Module,
+    data: TrainData,
+    config: TrainConfig,
+    shuffle_seed: int,
+    *,
+    on_epoch_end: Callable[[int, nn.Module, torch.optim.Optimizer], None] | None = None,
+    progress: Any = None,
+) -> TrainResult:
+    """Train one network with early stopping and restore its best-validation weights.
+
+    Args:
+        model: network mapping [B, *input_shape] -> [B, O], already on ``data``'s device.
+        data: one member's data (R = 1).
+        config: training configuration.
+        shuffle_seed: seed of this network's minibatch shuffling.
+        on_epoch_end: optional ``f(epoch, model, optimizer)`` after each epoch (1-based), e.g. for tests.
+        progress: optional progress bar (``advance(1)`` per epoch).
+
+    Returns:
+        TrainResult; ``model`` is left in eval mode with its best weights and buffers.
+    """
+    if data.num_members != 1:
+        raise ValueError(f"train_model trains one network; got data for {data.num_members} members")
+    start = time.perf_counter()
+    loss_fn = get_loss(config.loss)
+    opt = make_torch_optimizer(model.parameters(), config)
+    gens = make_generators([shuffle_seed])
+    spe = steps_per_epoch(data.num_train, config.batch_size)
+    best_val, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    history: list[float] = []
+    steps = 0
+    epochs_run = 0
+    for epoch in range(config.epochs):
+        set_lr(opt, lr_at_epoch(config, epoch))
+        order = epoch_order(data, gens)  # [1, n_train]
+        model.train()
+        for s in range(spe):
+            if config.max_steps is not None and steps >= config.max_steps:
+                break
+            xb, yb = data.batch(order[:, s * config.batch_size:(s + 1) * config.batch_size])
+            loss = loss_fn(model(xb[0]), yb[0])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=False)
+            opt.step()
+            steps += 1
+        epochs_run = epoch + 1
+        model.eval()
+        val = float(validation_loss(model, data, config.loss, config.eval_batch_size, stacked=False)[0])
+        history.append(val)
+        if val < best_val:
+            best_val, best_epoch = val, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, model, opt)
+        if progress is not None:
+            progress.advance(1)
+        if config.patience is not None and epoch + 1 - best_epoch >= config.patience:
+            break
+        if config.max_steps is not None and steps >= config.max_steps:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(best_epoch, epochs_run, steps, best_val, history, time.perf_counter() - start)
