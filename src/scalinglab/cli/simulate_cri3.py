@@ -46,7 +46,9 @@ def register(subparsers) -> None:
     p.add_argument("--quadrant", action="store_true",
                    help="keep only the first quadrant (paper 2: --grid 200 --quadrant gives 100x100)")
     p.add_argument("--include-fm", action="store_true", help="also store FM samples in the main dataset")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads of the local executor (default 1: on small busy machines one thread "
+                        "is fastest; use --executor ray to occupy several cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handler)
 
@@ -68,14 +70,10 @@ def register(subparsers) -> None:
 
 
 def handler(args) -> int:
-    import torch
-
     from scalinglab.simulators.moire.campaign import fm_store_path, run_campaign
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     overrides = {"chunk_size": args.chunk_size, "m_values": args.angles, "interlayer": args.interlayer,
                  "num_random": args.num_random, "tol": args.tol, "max_iter": args.max_iter, "grid": args.grid}
     if args.quadrant:
@@ -85,7 +83,7 @@ def handler(args) -> int:
     if args.include_fm:
         overrides["include_fm"] = True
     store = run_campaign(args.out, args.num_samples, profile=args.profile, seed=args.seed, executor=args.executor,
-                         quiet=args.quiet, **overrides)
+                         quiet=args.quiet, threads=args.threads, **overrides)
     try:
         import numpy as np
 

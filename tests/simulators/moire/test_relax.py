@@ -47,7 +47,7 @@ def test_non_converged_replicas_are_flagged(ham8):
 
 
 def _ribbon(nx: int) -> tuple[Bilayer, InterlayerPairs]:
-    """Single honeycomb layer, periodic supercell nx a1 x 2 a2 (walls along y, normal along x)."""
+    """Single honeycomb layer, periodic supercell nx a1 x 2 a2 (walls run along a2)."""
     layer = honeycomb_layer(np.array([[nx, 0], [0, 2]]))
     n = len(layer.positions)
     pos = np.zeros((n, 3))
@@ -74,8 +74,10 @@ def test_single_layer_domain_wall_has_the_analytic_profile():
     nx = 64
     lat, empty = _ribbon(nx)
     ham = MoireHamiltonian(lat, empty, J, D)
-    x = lat.positions[:, 0] + 0.5 * lat.positions[:, 1] / np.sqrt(3) * 0  # walls along the y axis; profile in x
-    lx = nx * LATTICE_CONSTANT
+    # The supercell is periodic along L2 = 2 a2, so walls run along a2; the profile coordinate is the distance
+    # along the unit normal n = (sqrt3/2, -1/2) of a2, with period L1.n = nx a sqrt3 / 2.
+    x = lat.positions[:, :2] @ np.array([np.sqrt(3) / 2, -0.5])
+    lx = nx * LATTICE_CONSTANT * np.sqrt(3) / 2
     # 2 pi winding in the xz plane: two walls at lx/4 and 3 lx/4 that cannot annihilate (the dynamics keeps S_y = 0).
     phi = 2 * np.pi * ((x - x.min()) / lx)
     s0 = np.stack([np.sin(phi), np.zeros_like(phi), np.cos(phi)], 1)[None]
@@ -129,3 +131,14 @@ def test_relax_bad_input(ham8):
     bad[0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         relax(ham8, bad)
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager(ham8):
+    """The torch.compile'd step (used for large batches) follows the eager trajectory to rounding."""
+    x0 = torch.randn(4, ham8.num_sites, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    J, D = torch.tensor([1.0, 2.0, 5.0, 9.0]), torch.tensor([0.3, 0.1, 0.05, 0.2])
+    eager = relax(ham8, x0, J, D, tol=1e-12, max_iter=60, compile=False)
+    fused = relax(ham8, x0, J, D, tol=1e-12, max_iter=60, compile=True)
+    assert torch.allclose(eager.energy, fused.energy, rtol=1e-9)
+    assert torch.allclose(eager.spins, fused.spins, atol=1e-6)

@@ -28,7 +28,7 @@ Reference:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -144,7 +144,7 @@ class StackingEnergy:
         return self(np.asarray(delta_xy) @ np.linalg.inv(basis))
 
 
-@lru_cache(maxsize=None)
+@cache
 def stacking_energy(name: str = "relaxed") -> StackingEnergy:
     """The fitted dE(delta) for one of the DFT tables ("relaxed" or "rigid")."""
     if name not in DELTA_E_TABLES:

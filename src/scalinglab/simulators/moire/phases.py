@@ -14,8 +14,9 @@ saturated layer points up (time reversal is a symmetry) and deficits d = 1 - m:
     MD   else if min(d) < MD_RATIO * max(d)                          (MD_RATIO = 0.4: one layer saturated)
     NCD  otherwise.
 
-Both thresholds are parameters of ``classify``. In our campaigns the ratio min(d)/max(d) is strongly bimodal
-(NCD near 1, MD near 0), so the result is insensitive to MD_RATIO within 0.2..0.6.
+Both thresholds are parameters of ``classify``. In a 3000-sample quick campaign (seed 0) the ratio min(d)/max(d)
+is strongly bimodal: 94% of samples above 0.9 (NCD), 3.3% below 0.1 (MD), and only 0.5% between 0.2 and 0.6, so
+moving MD_RATIO within 0.2..0.6 relabels at most 0.5% of the samples.
 """
 
 from __future__ import annotations

@@ -13,14 +13,17 @@ E = -1/2 S.A S, H = A S:
 
     E(S') - E(S) = -1/2 sum_i (S'_i - S_i).(H_i + H'_i),
 
-which needs no extra field evaluation and stays accurate in float32 because it is a sum of small differences
-(the total energy itself would lose the change in rounding).
+which needs no extra field evaluation and is a sum of small differences (the difference of two total energies
+would lose the change in rounding near convergence).
 
 Convergence is judged per replica by the maximum torque max_i |S_i x H_i| (meV) < ``tol``; converged replicas are
 frozen (their step is zero) and removed from the batch once a quarter of it has converged. Replicas that reach
 ``max_iter`` are returned with ``converged = False``.
 
-Layout: the relaxer works in the site-major layout [N, 3, B] (see ``MoireHamiltonian.field_site_major``).
+Layout and speed: the relaxer works in the site-major layout [N, 3, B] (see ``MoireHamiltonian.field_site_major``).
+For large batches (>= ``COMPILE_MIN_SPINS`` spins) the whole step (trial, field, energy change, BB products,
+acceptance) is fused by ``torch.compile`` (3-6x faster than eager on CPU; falls back to eager if compilation
+fails); small batches run eagerly on one thread.
 
 Precision: float64 is the default and what campaigns use. In float32 the rounding of the renormalization changes
 the energy by ~ |H| * 6e-8 per spin, which near convergence is as large as the descent gain of a step; the monotone
@@ -34,9 +37,10 @@ Reference:
 
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
@@ -102,16 +106,34 @@ def _step(x, h, g, tau, J, D, nbr, inter_idx, inter_c):
 
 
 _COMPILED: dict[str, object] = {}
-#: Batches with at least this many spins (replicas x sites) use the compiled step under ``compile="auto"``.
+#: Batches with at least this many spins (replicas x sites) are "large": under ``compile="auto"`` they use the
+#: compiled step and torch's thread count; smaller batches run eagerly on one thread, because the per-op
+#: threading overhead dominates there (measured 5-20x slower with 2 threads on a busy 2-core machine).
 COMPILE_MIN_SPINS = 100_000
 
 
 def _get_step(use_compile: bool):
-    if not use_compile:
+    """The step function: eager, or compiled with a permanent fall-back to eager if compilation fails."""
+    if not use_compile or _COMPILED.get("failed"):
         return _step
     if "step" not in _COMPILED:
+        # Inductor's C++ toolchain probe logs a CUDA_HOME warning on CPU-only machines; it is not actionable here.
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         _COMPILED["step"] = torch.compile(_step, dynamic=True)
-    return _COMPILED["step"]
+    compiled = _COMPILED["step"]
+
+    def run(*args):
+        if _COMPILED.get("failed"):
+            return _step(*args)
+        try:
+            return compiled(*args)
+        except Exception as exc:  # e.g. no C++ compiler for inductor: correctness does not depend on it
+            warnings.warn(f"torch.compile of the relaxation step failed ({type(exc).__name__}: {exc}); "
+                          "using the eager step", RuntimeWarning, stacklevel=2)
+            _COMPILED["failed"] = True
+            return _step(*args)
+
+    return run
 
 
 def relax(
@@ -163,8 +185,20 @@ def relax(
         raise ValueError(f"J and D need 1 or {nb} values, got {J.numel()} and {D.numel()}")
     if not torch.all(torch.isfinite(spins)):
         raise ValueError("initial spins contain NaN or inf")
-    use_compile = (nb * ham.num_sites >= COMPILE_MIN_SPINS) if compile == "auto" else bool(compile)
-    step_fn = _get_step(use_compile)
+    large = nb * ham.num_sites >= COMPILE_MIN_SPINS
+    use_compile = large if compile == "auto" else bool(compile)
+    threads = torch.get_num_threads()
+    if not large and threads > 1:
+        torch.set_num_threads(1)
+    try:
+        return _relax(ham, spins, J, D, tol, int(max_iter), int(check_every), record_trace, _get_step(use_compile))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _relax(ham, spins, J, D, tol, max_iter, check_every, record_trace, step_fn) -> RelaxResult:
+    nb = spins.shape[0]
+    dtype, dev = ham.dtype, ham.device
     f64 = torch.float64
     tables = (ham.nbr, ham.inter_idx, ham.inter_c)
 
@@ -209,6 +243,8 @@ def relax(
                 x, h, g = (t[:, :, keep].contiguous() for t in (x, h, g))
                 J, D, tau, energy, torque, iters = J[keep], D[keep], tau[keep], energy[keep], torque[keep], iters[keep]
                 active, frozen = active[keep], frozen[keep]
+                if len(active) < 2:
+                    step_fn = _step  # a batch of 1 would trigger a recompilation (size-1 specialization)
             jv, dv = J.reshape(1, 1, -1), D.reshape(1, -1)
         step = torch.where(frozen, torch.zeros_like(tau), tau).to(dtype).reshape(1, 1, -1)
         x, h, g, accept, de, sy, ss, yy, t2 = step_fn(x, h, g, step, jv, dv, *tables)
