@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
+from scalinglab.cli._args import int_list_type
 
-
-def _angles(text: str) -> list[int]:
-    """Commensurate indices ``8,10,12`` or ``8..12``."""
-    try:
-        if ".." in text:
-            lo, hi = (int(v) for v in text.split(".."))
-            if hi < lo:
-                raise ValueError
-            return list(range(lo, hi + 1))
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected commensurate indices like 8,10,12 or 8..12, got {text!r}") from None
+_angles = int_list_type("commensurate indices", "8,10,12 or 8..12")
 
 
 def register(subparsers) -> None:

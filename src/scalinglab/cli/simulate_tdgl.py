@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from scalinglab.cli._args import int_list_type
+
 
 def _parse_pair(text: str) -> tuple[float, float]:
     try:
@@ -13,17 +15,7 @@ def _parse_pair(text: str) -> tuple[float, float]:
     return d, j
 
 
-def _parse_seeds(text: str) -> list[int]:
-    """``1..12`` or ``1,2,5`` or ``3``."""
-    try:
-        if ".." in text:
-            lo, hi = (int(v) for v in text.split(".."))
-            if hi < lo:
-                raise ValueError
-            return list(range(lo, hi + 1))
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seeds like 1..12 or 1,2,5, got {text!r}") from None
+_parse_seeds = int_list_type("seeds", "1..12 or 1,2,5")
 
 
 def register(subparsers) -> None:
