@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "plan",
     "train",
     "report",
+    "patches",
 ]
 
 

@@ -7,6 +7,11 @@ within those constraints: seven ``Conv3x3 -> BatchNorm -> ReLU`` stages with cha
 (4, 8, 8, 16, 16, 24, 36), stride 2 in stages 2, 4 and 6 (64 -> 8 pixels), global average pooling and a
 linear layer. With one input channel and two outputs: 15,886 parameters.
 
+``padding`` (default 1, "same" convolutions) sets the zero padding of every convolution. ``padding=0`` gives the
+unpadded ("valid") variant with the same layers and parameter count: a 64 x 64 patch then leaves a 3 x 3 final
+feature map, and the network's sliding-window map (paper 4 Algorithm 1) is computed exactly by one fully
+convolutional pass (``scalinglab.analysis.param_map.dense_map``), because no window ever sees padded zeros.
+
 Reference:
     Detection of non-uniformity in parameters for magnetic domain pattern generation
     (``domain-pattern-nonuniform-parameters.txt``), Sect. II C 1 and Table I.
@@ -38,7 +43,8 @@ class CNNSmall(nn.Module):
         out_features: outputs per sample.
     """
 
-    def __init__(self, in_channels: int, channels: tuple[int, ...], strides: tuple[int, ...], out_features: int):
+    def __init__(self, in_channels: int, channels: tuple[int, ...], strides: tuple[int, ...], out_features: int,
+                 padding: int = 1):
         super().__init__()
         self.in_channels = in_channels
         self.input_shape = (in_channels, None, None)
@@ -48,7 +54,7 @@ class CNNSmall(nn.Module):
         for c_out, stride in zip(channels, strides):
             # No conv bias: the following batch norm's shift makes it redundant.
             layers += [
-                nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False),
+                nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=padding, bias=False),
                 nn.BatchNorm2d(c_out),
                 nn.ReLU(),
             ]
@@ -72,6 +78,7 @@ def cnn_small(
     out_features: int = 2,
     channels: tuple[int, ...] = (4, 8, 8, 16, 16, 24, 36),
     strides: tuple[int, ...] = (1, 2, 1, 2, 1, 2, 1),
+    padding: int = 1,
 ) -> CNNSmall:
     """Paper 4's small CNN (Model0-6), reconstructed from its stated constraints.
 
@@ -83,6 +90,10 @@ def cnn_small(
         out_features: regressed values.
         channels: output channels of the convolution stages (paper: 7 stages, at most 36 channels).
         strides: stride of each stage (same length as ``channels``).
+        padding: zero padding of every 3 x 3 convolution: 1 keeps the spatial size at stride 1 (default);
+            0 is the unpadded variant whose dense parameter map is exact (same parameter count). With
+            ``padding=0`` the input must be large enough to leave a non-empty final feature map (64 x 64
+            patches leave 3 x 3 with the default strides).
 
     Reference:
         Paper 4 (domain-pattern-nonuniform-parameters), Sect. II C 1, Table I (about 16,000 parameters).
@@ -91,4 +102,5 @@ def cnn_small(
     out_features = check_positive_int("cnn_small", "out_features", out_features)
     chans = check_int_tuple("cnn_small", "channels", channels)
     strd = check_int_tuple("cnn_small", "strides", strides, length=len(chans))
-    return CNNSmall(in_channels, chans, strd, out_features)
+    padding = check_positive_int("cnn_small", "padding", padding, minimum=0)
+    return CNNSmall(in_channels, chans, strd, out_features, padding)
