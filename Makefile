@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test test-slow lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,7 +22,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -x --durations=15
+	$(BIN)/python -m pytest -q --durations=15
+
+# Longer tests (big backbones, Ray campaigns, compiled kernels, the report in headless Chromium).
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow --durations=10
 
 bench: $(STAMP)
 	for f in benchmarks/*.py; do $(BIN)/python $$f --quick; done
