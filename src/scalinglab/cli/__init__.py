@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "train",
     "report",
     "patches",
+    "mup_check",
 ]
 
 

@@ -49,7 +49,7 @@ class SpecError(ValueError):
 
 _SWEEP_KEYS = {
     "name", "dataset", "targets", "realizations", "root_seed", "test_size", "split_seed",
-    "input_norm", "data_sizes", "device", "loss_key",
+    "input_norm", "data_sizes", "device", "loss_key", "target_transform",
 }
 _MODEL_KEYS = {"family", "model", "config", "size_key", "sizes"}
 _COMPUTE_KEYS = {"key", "values"}
@@ -91,6 +91,8 @@ class SweepSpec:
     test_size: float = 0.1
     split_seed: int = 0
     input_norm: str = "per_feature"
+    # "log": targets learned as log(y), standardized (paper 3); "none" keeps them as stored
+    target_transform: str = "none"
     device: str = "cpu"
     loss_key: str = "mse"  # the test metric (normalized units) used for the scaling fits
     train: dict[str, Any] = field(default_factory=dict)
@@ -160,8 +162,12 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
     realizations = int(sw.get("realizations", 5))
     if realizations < 1:
         raise SpecError(f"[sweep] realizations must be >= 1, got {realizations}")
-    if sw.get("input_norm", "per_feature") not in ("per_feature", "global"):
-        raise SpecError(f"[sweep] input_norm must be 'per_feature' or 'global', got {sw['input_norm']!r}")
+    if sw.get("input_norm", "per_feature") not in ("per_feature", "global", "none"):
+        raise SpecError(
+            f"[sweep] input_norm must be 'per_feature', 'global' or 'none', got {sw['input_norm']!r}"
+        )
+    if sw.get("target_transform", "none") not in ("none", "log"):
+        raise SpecError(f"[sweep] target_transform must be 'none' or 'log', got {sw['target_transform']!r}")
 
     models_raw = raw.get("models", [])
     if not models_raw:
@@ -211,6 +217,7 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
         test_size=sw.get("test_size", 0.1),
         split_seed=int(sw.get("split_seed", 0)),
         input_norm=str(sw.get("input_norm", "per_feature")),
+        target_transform=str(sw.get("target_transform", "none")),
         device=str(sw.get("device", "cpu")),
         loss_key=str(sw.get("loss_key", "mse")),
         train=dict(raw.get("train", {})),
@@ -245,11 +252,15 @@ class Task:
     train: dict[str, Any]
     compute_key: str | None = None
     compute_value: Any = None
+    target_transform: str = "none"
 
     @property
     def task_id(self) -> str:
         """Hash of the resolved task configuration (includes the seeds, hence the realizations)."""
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        d = asdict(self)
+        if d["target_transform"] == "none":  # the default leaves ids of older sweeps unchanged
+            del d["target_transform"]
+        blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -278,6 +289,7 @@ def expand_tasks(spec: SweepSpec, pool_size: int) -> list[Task]:
                                 family=fam.family, model=fam.model, model_config=cfg, size_key=fam.size_key,
                                 size_value=size_value, num_train=n, target=target, seeds=seeds, train=train,
                                 compute_key=spec.compute["key"] if spec.compute else None, compute_value=cv,
+                                target_transform=spec.target_transform,
                             )
                         )
     if not tasks:

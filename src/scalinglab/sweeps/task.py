@@ -46,6 +46,7 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
         split_seed=common["split_seed"],
         train=TrainConfig.from_dict(task.train),
         input_norm=common["input_norm"],
+        target_transform=getattr(task, "target_transform", "none"),
         device=common.get("device", "cpu"),
     )
     records = run_experiment(spec, progress=False)  # the sweep shows one progress bar over the whole grid

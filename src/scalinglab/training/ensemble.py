@@ -326,6 +326,24 @@ def _clip_group(grads: tuple[Tensor, ...], max_norm: float) -> None:
         g.mul_(coef.view(G, *([1] * (g.dim() - 1))))
 
 
+def _lr_scale(model: nn.Module, stack: _Stack) -> Tensor | None:
+    """[1, P] learning-rate multiplier of every flat parameter column (``model.lr_multipliers``, muP).
+
+    Every optimizer here moves a parameter by an amount proportional to its learning rate (Adam, AdamW with
+    its decoupled decay, SGD), so training at ``lr x m`` equals scaling each step's change by ``m``.
+    Returns None when the model has no multipliers or all are 1 (no extra work).
+
+    Reference: paper 3 (scaling-laws-amplitude-surrogates.txt) Sec. 3.2, Eq. 21.
+    """
+    mult = getattr(model, "lr_multipliers", None) or {}
+    if all(float(mult.get(n, 1.0)) == 1.0 for n in stack.names):
+        return None
+    scale = torch.ones(1, stack.num_params, dtype=stack.flat.dtype, device=stack.flat.device)
+    for n, o, z in zip(stack.names, stack.offsets, stack.sizes):
+        scale[:, o:o + z] = float(mult.get(n, 1.0))
+    return scale
+
+
 class _GroupTuner:
     """Pick the fastest member-group size by timing the first training steps (results do not depend on it).
 
@@ -419,6 +437,7 @@ def train_ensemble(
     loss_fn = get_loss(config.loss)
     flat, views, buffers = stack.flat, stack.views, stack.buffers
     opt = StackedOptimizer(flat, config)
+    lr_scale = _lr_scale(models[0], stack)  # (1, P) muP learning-rate multipliers, or None when all are 1
     gens = make_generators(shuffle_seeds)
     spe = steps_per_epoch(data.num_train, config.batch_size)
     B = config.batch_size
@@ -474,6 +493,7 @@ def train_ensemble(
                 # members are independent: d(sum of losses)/d(theta_r) = d(loss_r)/d(theta_r)
                 loss = loss_fn(pred, yb).sum()
                 grads = torch.autograd.grad(loss, list(leaves.values()))
+                before = flat.clone() if lr_scale is not None else None
                 if len(layout) == 1:  # one group: pack once, then a few fused ops over [R, P]
                     torch.cat([g.reshape(R, -1) for g in grads], dim=1, out=grad)
                     if config.grad_clip is not None:
@@ -483,6 +503,9 @@ def train_ensemble(
                     if config.grad_clip is not None:
                         _clip_group(grads, config.grad_clip)
                     opt.update_slices(columns, g0, g1, list(grads), lr, active_f, all_active)
+                if before is not None:  # per-parameter lr: the whole update (decay included) scales by m
+                    with torch.no_grad():
+                        flat.sub_(before).mul_(lr_scale).add_(before)
             if held_buffers:  # stopped members keep their running statistics
                 with torch.no_grad():
                     for n, b in buffers.items():

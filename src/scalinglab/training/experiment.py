@@ -36,11 +36,18 @@ from scalinglab.seeding import derive_seed
 from scalinglab.training.config import TrainConfig
 from scalinglab.training.ensemble import train_ensemble
 from scalinglab.training.flops import forward_flops, train_step_flops, training_flops
-from scalinglab.training.losses import outputs_per_target, point_prediction
+from scalinglab.training.losses import outputs_per_target, point_prediction, split_mean_sigma
 from scalinglab.training.metrics import per_target_dict, regression_metrics, summarize
 from scalinglab.training.trainer import TrainData
 
 INPUT_NORMS = ("per_feature", "global", "none")
+# "log": targets are learned as log(y) then standardized (paper 3: |M|^2 spans orders of magnitude).
+TARGET_TRANSFORMS = ("none", "log")
+# Fixed pull-histogram bin edges (pull = (pred - true) / sigma, standardized units) for gaussian_nll records.
+PULL_BINS = np.linspace(-5.0, 5.0, 41)
+SIGMA_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# Test points whose last-hidden-layer activations enter the TwoNN estimate (paper 3 App. B uses >= 1e4).
+ID_POINTS = 10000
 # Rows read from the store at a time when fitting standardization statistics (bounded memory).
 _FIT_CHUNK = 4096
 
@@ -63,6 +70,8 @@ class ExperimentSpec:
         input_norm: "per_feature" (per pixel), "global" or "none".
         device: torch device ("cpu", "cuda", "cuda:1", ...).
         val_fraction: validation share of each subset (paper 1: 1/8).
+        target_transform: "none", or "log": learn log(y) standardized (paper 3 Sec. 3); then
+            ``test_normalized`` is in log-standardized units (the scaling loss) and ``test`` in physical units.
     """
 
     data: str
@@ -77,6 +86,7 @@ class ExperimentSpec:
     input_norm: str = "per_feature"
     device: str = "cpu"
     val_fraction: float = 1 / 8
+    target_transform: str = "none"
 
     @property
     def targets(self) -> list[str]:
@@ -93,7 +103,8 @@ class ExperimentSpec:
 def _fill_model_config(spec: ExperimentSpec, input_shape: tuple[int, ...], num_outputs: int) -> dict[str, Any]:
     accepted = set(MODELS.accepted_keys(spec.model))  # unknown model -> one-line UnknownNameError
     cfg = dict(spec.model_config)
-    if "in_features" in accepted and "in_features" not in cfg:
+    # a model given num_particles derives its own feature count from the momenta (mlp_invariants)
+    if "in_features" in accepted and "in_features" not in cfg and not cfg.get("num_particles"):
         cfg["in_features"] = int(math.prod(input_shape))
     if "in_channels" in accepted and "in_channels" not in cfg and len(input_shape) == 3:
         cfg["in_channels"] = int(input_shape[0])
@@ -115,6 +126,70 @@ def _check_finite(x: np.ndarray, rows: np.ndarray, what: str) -> None:
     if not finite.all():
         bad = int(rows[int(np.argmin(finite))])
         raise ValueError(f"{what} contain NaN or inf (first bad sample index {bad})")
+
+
+def _forward_target(spec: ExperimentSpec, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Targets in the units the network learns before standardization ([n, P]; log(y) for "log")."""
+    if spec.target_transform == "log":
+        positive = (y > 0).all(axis=1)
+        if not positive.all():
+            bad = int(rows[int(np.argmin(positive))])
+            raise ValueError(f"target_transform 'log' needs targets > 0 (first bad sample index {bad})")
+        return np.log(y)
+    return y
+
+
+def _inverse_target(spec: ExperimentSpec, y: np.ndarray) -> np.ndarray:
+    """Back to physical units ([n, P])."""
+    return np.exp(y) if spec.target_transform == "log" else y
+
+
+@torch.no_grad()
+def _hidden_dimension(model: torch.nn.Module, x: np.ndarray, norm: Standardizer | None,
+                      device: torch.device) -> float | None:
+    """TwoNN intrinsic dimension of the last-hidden-layer activations on test inputs [n, F] (None if n < 3).
+
+    Reference: paper 3 (scaling-laws-amplitude-surrogates.txt) App. B; Facco et al., Sci. Rep. 7, 12140 (2017).
+    """
+    from scalinglab.analysis.intrinsic_dimension import intrinsic_dimension
+
+    if len(x) < 3:
+        return None
+    xt = x if norm is None else norm.transform(x.astype(np.float64))
+    h = model.hidden_activations(torch.as_tensor(np.asarray(xt), dtype=torch.float32, device=device))
+    h = h.double().cpu().numpy()
+    h = np.unique(h, axis=0)  # dead units can collapse points; TwoNN needs distinct neighbours
+    try:
+        return float(intrinsic_dimension(h))
+    except ValueError:
+        return None
+
+
+def calibration_summary(mean: np.ndarray, sigma: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    """Pull histogram and learned-sigma quantiles of a heteroscedastic network (paper 3 Figs. 4-6).
+
+    Args:
+        mean: [n, P] predicted means, standardized (transformed) target units.
+        sigma: [n, P] predicted standard deviations, same units.
+        target: [n, P] true targets, same units.
+
+    Returns:
+        {"pull_bins": [41] edges, "pull_counts": [40] counts (pulls outside [-5, 5] are not counted),
+        "pull_mean", "pull_std", "sigma_quantiles": {q: value} for q in SIGMA_QUANTILES, "sigma_mean"};
+        pull = (mean - target) / sigma, ~N(0, 1) for a calibrated network.
+
+    Reference: paper 3 (scaling-laws-amplitude-surrogates.txt) Sec. 3.2, Eq. 15 and Figs. 4-6.
+    """
+    pull = ((mean - target) / sigma).ravel()
+    counts, _ = np.histogram(pull, bins=PULL_BINS)
+    return {
+        "pull_bins": PULL_BINS.tolist(),
+        "pull_counts": counts.astype(int).tolist(),
+        "pull_mean": float(pull.mean()),
+        "pull_std": float(pull.std()),
+        "sigma_quantiles": {str(q): float(np.quantile(sigma, q)) for q in SIGMA_QUANTILES},
+        "sigma_mean": float(sigma.mean()),
+    }
 
 
 def run_experiment(spec: ExperimentSpec, *, progress: bool = True) -> list[dict[str, Any]]:
@@ -140,6 +215,10 @@ def run_experiment(spec: ExperimentSpec, *, progress: bool = True) -> list[dict[
         raise ValueError("an experiment needs at least one seed (one per realization)")
     if spec.input_norm not in INPUT_NORMS:
         raise ValueError(f"input_norm '{spec.input_norm}' unknown (known: {', '.join(INPUT_NORMS)})")
+    if spec.target_transform not in TARGET_TRANSFORMS:
+        raise ValueError(
+            f"target_transform '{spec.target_transform}' unknown (known: {', '.join(TARGET_TRANSFORMS)})"
+        )
     store = DatasetStore.open(spec.data)
     try:
         return _run(spec, store, progress)
@@ -174,6 +253,7 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
     _check_finite(x_np, used, f"inputs of dataset {spec.data}")
     y_np = store.targets(targets, indices=used)
     _check_finite(y_np, used, f"targets of dataset {spec.data}")
+    y_np = _forward_target(spec, y_np, used)
     pos = lambda rows: np.searchsorted(used, rows)
     read_x = lambda rows: x_np[pos(rows)]
     read_y = lambda rows: y_np[pos(rows)]
@@ -200,6 +280,12 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(s)
             models.append(get_model(spec.model, **model_cfg).to(device))
+    if spec.input_norm == "none":
+        # models that compute their own features (mlp_invariants on momenta) fit their standardization on
+        # each realization's training rows only, like the data-side Standardizer
+        for m, (t, _) in zip(models, subsets):
+            if hasattr(m, "fit_input_standardization"):
+                m.fit_input_standardization(read_x(t).astype(np.float64))
     probe_x, probe_y = data.batch(data.train_idx[:1, :2])
     try:
         with torch.no_grad():
@@ -240,17 +326,20 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
     y_test = store.targets(targets, indices=test_rows)
     records = []
     for r, model in enumerate(result.models):
-        preds = []
+        preds, sigmas = [], []
         with torch.no_grad():
             for a in range(0, len(test_rows), cfg.eval_batch_size):
                 xt = x_test[a:a + cfg.eval_batch_size]
                 xt = xt if x_norms[r] is None else x_norms[r].transform(xt.astype(np.float64))
                 out = model(torch.as_tensor(np.asarray(xt), dtype=torch.float32, device=device))
                 preds.append(point_prediction(cfg.loss, out).double().cpu().numpy())
-        pred_norm = np.concatenate(preds)  # [n_test, P] standardized units
-        pred_phys = y_norms[r].inverse_transform(pred_norm)
+                if cfg.loss == "gaussian_nll":
+                    sigmas.append(split_mean_sigma(out)[1].double().cpu().numpy())
+        pred_norm = np.concatenate(preds)  # [n_test, P] standardized (transformed) units
+        pred_phys = _inverse_target(spec, y_norms[r].inverse_transform(pred_norm))
         phys = regression_metrics(pred_phys, y_test)
-        normed = regression_metrics(pred_norm, y_norms[r].transform(y_test))
+        y_test_norm = y_norms[r].transform(_forward_target(spec, y_test, test_rows))
+        normed = regression_metrics(pred_norm, y_test_norm)
         rec: dict[str, Any] = {
             "realization": r,
             "seed": seeds[r],
@@ -271,6 +360,18 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
             "test": summarize(phys),
             "test_normalized": summarize(normed),
         }
+        if spec.target_transform != "none":
+            rec["target_transform"] = spec.target_transform
+            rel = np.abs(pred_phys - y_test) / np.abs(y_test)
+            rec["test_relative_error"] = {"mean": float(rel.mean()), "median": float(np.median(rel)),
+                                          "q90": float(np.quantile(rel, 0.9))}
+        num_final = store.metadata.get("num_final")
+        if num_final is not None:  # amplitude datasets: n_f and the TwoNN dimension of the learned features
+            rec["n_f"] = int(num_final)
+        if hasattr(model, "hidden_activations"):
+            rec["intrinsic_dimension"] = _hidden_dimension(model, x_test[:ID_POINTS], x_norms[r], device)
+        if sigmas:
+            rec["calibration"] = calibration_summary(pred_norm, np.concatenate(sigmas), y_test_norm)
         if len(targets) > 1:
             rec["test_per_target"] = per_target_dict(phys, targets)
             rec["test_normalized_per_target"] = per_target_dict(normed, targets)

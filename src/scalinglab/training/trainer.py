@@ -21,7 +21,29 @@ from torch import Tensor, nn
 
 from scalinglab.training.config import TrainConfig
 from scalinglab.training.losses import get_loss
-from scalinglab.training.optim import lr_at_epoch, make_torch_optimizer, set_lr
+from scalinglab.training.optim import lr_at_epoch, make_torch_optimizer
+
+
+def lr_multiplier_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """Optimizer parameter groups of ``model`` with a per-parameter learning-rate multiplier.
+
+    A model that exposes ``lr_multipliers`` ({parameter name: factor}, e.g. muP's ``eta * base_width / n`` for
+    hidden and output weights) trains each parameter at ``base lr x factor``; every other parameter at the base
+    rate. Groups keep the model's parameter order within each distinct factor.
+
+    Reference: paper 3 (scaling-laws-amplitude-surrogates.txt) Sec. 3.2, Eq. 21.
+    """
+    mult = getattr(model, "lr_multipliers", None) or {}
+    groups: dict[float, list[Tensor]] = {}
+    for name, p in model.named_parameters():
+        groups.setdefault(float(mult.get(name, 1.0)), []).append(p)
+    return [{"params": ps, "lr_multiplier": m} for m, ps in groups.items()]
+
+
+def set_group_lrs(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set each parameter group's learning rate to ``lr x`` its ``lr_multiplier`` (1 when absent)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_multiplier", 1.0)
 
 
 def _affine(mean: Tensor | None, std: Tensor | None, num_members: int, item_ndim: int):
@@ -229,7 +251,7 @@ def train_model(
         raise ValueError(f"train_model trains one network; got data for {data.num_members} members")
     start = time.perf_counter()
     loss_fn = get_loss(config.loss)
-    opt = make_torch_optimizer(model.parameters(), config)
+    opt = make_torch_optimizer(lr_multiplier_groups(model), config)
     gens = make_generators([shuffle_seed])
     spe = steps_per_epoch(data.num_train, config.batch_size)
     best_val, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
@@ -237,7 +259,7 @@ def train_model(
     steps = 0
     epochs_run = 0
     for epoch in range(config.epochs):
-        set_lr(opt, lr_at_epoch(config, epoch))
+        set_group_lrs(opt, lr_at_epoch(config, epoch))
         order = epoch_order(data, gens)  # [1, n_train]
         model.train()
         for s in range(spe):

@@ -1,0 +1,49 @@
+"""Amplitude figures: alpha_D recovered from synthetic records with a known exponent; figures render."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scalinglab.report.amplitudes import (
+    data_exponent,
+    exponent_bound,
+    exponents_vs_nf_figure,
+    intrinsic_dimension_figure,
+    phase_space_dimension,
+)
+
+
+def _records(n_f: int, alpha: float, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in [256, 512, 1024, 2048, 4096, 8192]:
+        for r in range(5):
+            loss = 3.0 * n ** -alpha * np.exp(0.1 * rng.normal())
+            out.append({"n_f": n_f, "num_train": n, "realization": r, "test_normalized": {"mse": loss},
+                        "intrinsic_dimension": phase_space_dimension(n_f) + 0.3 * rng.normal()})
+    return out
+
+
+def test_bound_and_dimension():
+    assert phase_space_dimension(2) == 2 and phase_space_dimension(3) == 5
+    assert exponent_bound(3) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="n_f"):
+        phase_space_dimension(1)
+
+
+def test_data_exponent_recovers_known_alpha_and_figures_render(tmp_path):
+    rows = []
+    for n_f, alpha in [(2, 2.0), (3, 1.2)]:
+        row = data_exponent(_records(n_f, alpha, n_f), num_bootstrap=300)
+        assert row["ci95"][0] < alpha < row["ci95"][1]
+        assert abs(row["exponent"] - alpha) < 0.1
+        rows.append(row)
+    assert exponents_vs_nf_figure(rows, tmp_path / "a.png").stat().st_size > 1000
+    recs = _records(2, 2.0, 0) + _records(3, 1.2, 1)
+    assert intrinsic_dimension_figure(recs, tmp_path / "d.png").stat().st_size > 1000
+
+
+def test_mixed_nf_is_an_error():
+    with pytest.raises(ValueError, match="one n_f"):
+        data_exponent(_records(2, 2.0, 0) + _records(3, 1.0, 1))
