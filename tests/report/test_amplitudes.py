@@ -47,3 +47,38 @@ def test_data_exponent_recovers_known_alpha_and_figures_render(tmp_path):
 def test_mixed_nf_is_an_error():
     with pytest.raises(ValueError, match="one n_f"):
         data_exponent(_records(2, 2.0, 0) + _records(3, 1.0, 1))
+
+
+def _write_results(root, n_f, alpha, seed):
+    """A results directory (one task file) holding synthetic amplitude records."""
+    import json
+
+    recs = [dict(r, model_label="mlp_i", family="mlp_i", model="mlp_invariants", size_axis=None, size_value=None,
+                 num_params=1000, target="amp2", target_unit="", seed=0, flops=1.0, wall_time_s=0.1,
+                 test={"mse": r["test_normalized"]["mse"]}, task_id=f"t{n // 256}")
+            for r, n in ((r, r["num_train"]) for r in _records(n_f, alpha, seed))]
+    (root / "records").mkdir(parents=True)
+    by_task: dict[str, list] = {}
+    for r in recs:
+        by_task.setdefault(r["task_id"], []).append(r)
+    for tid, rs in by_task.items():
+        (root / "records" / f"{tid}.json").write_text(json.dumps({"task_id": tid, "task": {}, "records": rs}))
+    (root / "resolved_spec.json").write_text(json.dumps({"spec": {"name": f"nf{n_f}", "targets": ["amp2"]}}))
+    return root
+
+
+def test_amplitude_figures_cli_and_report_wiring(tmp_path, capsys):
+    from scalinglab.cli import main
+    from scalinglab.report import build_report
+
+    a = _write_results(tmp_path / "nf2", 2, 2.0, 1)
+    b = _write_results(tmp_path / "nf3", 3, 1.2, 2)
+    assert main(["amplitude-figures", str(a), str(b), "--out", str(tmp_path / "figs"), "--bootstrap", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "n_f = 2" in out and "n_f = 3" in out
+    assert (tmp_path / "figs" / "alpha_vs_nf.png").stat().st_size > 1000
+    assert (tmp_path / "figs" / "intrinsic_dimension.png").is_file()
+    index = build_report(b, tmp_path / "rep", quiet=True)
+    html = index.read_text()
+    assert "alpha_D vs n_f" in html and "Intrinsic dimension" in html
+    assert main(["amplitude-figures", str(tmp_path / "rep"), "--out", str(tmp_path / "x")]) == 2

@@ -29,6 +29,16 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
+    a = subparsers.add_parser(
+        "amplitude-figures", help="alpha_D vs n_f and TwoNN dimension across amplitude sweeps (paper 3 Figs. 3, 10)",
+        description="Fit alpha_D of each amplitude sweep (one per process) and draw the exponents against the "
+        "bound alpha >= 4/(3 n_f - 4), and the TwoNN dimension of the last hidden layer vs N_D.",
+    )
+    a.add_argument("results", nargs="+", help="sweep results directories of amplitude datasets (records carry n_f)")
+    a.add_argument("--out", required=True, help="output directory for alpha_vs_nf.png, intrinsic_dimension.png")
+    a.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates of each fit (default 2000)")
+    a.set_defaults(func=_run_amplitudes)
+
 
 def print_exponents(fits_json: str | Path, console: Console | None = None) -> None:
     """Print the data-scaling exponents alpha_D (with intervals) of a report's fits.json as a table."""
@@ -62,4 +72,28 @@ def _run(args) -> int:
     index = build_report(args.results, out, options=options, quiet=args.quiet)
     print_exponents(index.parent / "fits.json")
     print(f"report: {index}")
+    return 0
+
+
+def _run_amplitudes(args) -> int:
+    from scalinglab.report.amplitudes import data_exponent, exponents_vs_nf_figure, intrinsic_dimension_figure
+    from scalinglab.report.loader import load_results
+
+    out = Path(args.out)
+    rows, records = [], []
+    for res in args.results:
+        recs = [r for r in load_results(res).records if r.get("n_f") is not None]
+        if not recs:
+            raise ValueError(f"{res} has no records with n_f: not an amplitude sweep")
+        records += recs
+        for label in sorted({r["model_label"] for r in recs}):
+            row = data_exponent([r for r in recs if r["model_label"] == label], num_bootstrap=args.bootstrap)
+            rows.append(dict(row, label=label, results=str(res)))
+            lo, hi = row["ci95"]
+            print(f"{res}: {label}: n_f = {row['n_f']}  alpha_D = {row['exponent']:.2f} [{lo:.2f}, {hi:.2f}]"
+                  f"  bound 4/d = {row['bound']:.2f}")
+    print(f"figure: {exponents_vs_nf_figure(rows, out / 'alpha_vs_nf.png')}")
+    if any(r.get("intrinsic_dimension") is not None for r in records):
+        print(f"figure: {intrinsic_dimension_figure(records, out / 'intrinsic_dimension.png')}")
+    (out / "alpha_vs_nf.json").write_text(json.dumps(rows, indent=1))
     return 0

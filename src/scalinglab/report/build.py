@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scalinglab.progress import progress_bar
 from scalinglab.report.analysis import Analysis, ReportOptions, analyze, num_progress_units
-from scalinglab.report.figures import FIGURE_BUILDERS, make_figures
+from scalinglab.report.figures import FIGURE_BUILDERS, Figure, make_figures
 from scalinglab.report.html import write_html
 from scalinglab.report.loader import load_results
 from scalinglab.report.tables import write_tables
@@ -38,6 +38,37 @@ def report_notes(analysis: Analysis) -> list[str]:
     if not analysis.has_compute_axis:
         msgs.append("The sweep has no compute axis: no loss-vs-FLOPs figure.")
     return msgs
+
+
+def amplitude_figures(records: list[dict], out: Path, options: ReportOptions) -> list[Figure]:
+    """Paper 3's extra figures when the records allow them: pull calibration (heteroscedastic runs),
+    TwoNN dimension vs N_D and alpha_D vs n_f against the 4/d bound (amplitude datasets)."""
+    from scalinglab.report.amplitudes import data_exponent, exponents_vs_nf_figure, intrinsic_dimension_figure
+    from scalinglab.report.calibration import calibration_figure, calibration_records
+
+    figs = []
+    if calibration_records(records):
+        figs.append(Figure(calibration_figure(records, out / "calibration.png"), "Calibration of learned sigma",
+                           "Pull distributions (prediction - truth) / sigma against a unit Gaussian and the "
+                           "distributions of the learned sigma, per training-set size (paper 3 Figs. 4-6)."))
+    with_nf = [r for r in records if r.get("n_f") is not None]
+    if any(r.get("intrinsic_dimension") is not None for r in with_nf):
+        figs.append(Figure(intrinsic_dimension_figure(with_nf, out / "intrinsic_dimension.png"),
+                           "Intrinsic dimension", "TwoNN dimension of the last hidden layer vs N_D (median and "
+                           "range over realizations); dashed: the phase-space dimension 3 n_f - 4 (paper 3 App. B)."))
+    rows = []
+    for label in sorted({r["model_label"] for r in with_nf}):
+        try:
+            row = data_exponent([r for r in with_nf if r["model_label"] == label],
+                                num_bootstrap=options.num_bootstrap, seed=options.seed)
+        except ValueError:
+            continue  # fewer than 3 data sizes or mixed n_f: no exponent to draw
+        rows.append(dict(row, label=label))
+    if rows:
+        figs.append(Figure(exponents_vs_nf_figure(rows, out / "alpha_vs_nf.png"), "alpha_D vs n_f",
+                           "Data-scaling exponent with its 95% interval against the bound alpha >= 4/(3 n_f - 4) "
+                           "(paper 3 Fig. 10)."))
+    return figs
 
 
 def build_report(
@@ -85,7 +116,7 @@ def build_report(
         bar.set_description("report: fits")
         analysis = analyze(results, options, progress=bar)
         bar.set_description("report: figures")
-        figures = make_figures(analysis, out, progress=bar)
+        figures = make_figures(analysis, out, progress=bar) + amplitude_figures(results.records, out, options)
         tables = write_tables(analysis, out)
         path = write_html(analysis, figures, out, messages=report_notes(analysis),
                           table_files=[p.name for p in tables.values()])
