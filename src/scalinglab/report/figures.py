@@ -378,6 +378,24 @@ def _trend_panel(ax, trends: list[TrendFit], curves: list[CurveFit], size_of, sy
     _decade_ticks(ax)
 
 
+def _trend_figure(analysis: Analysis, out_dir: Path, curves: list[CurveFit], trends: list[TrendFit], size_of,
+                  symbol: str, xlabel: str, ylabel: str, name: str) -> Path:
+    """One panel per target: the curves' exponents vs size with the families' log trends (Figs. 5 and 7)."""
+    families = list(dict.fromkeys(c.family for c in curves))
+    colors = dict(zip(families, _colors(len(families)), strict=True))
+    targets = [t for t in analysis.targets if any(c.target == t for c in curves)]
+    with plt.rc_context(_style()):
+        fig, axes = _panels(len(targets))
+        for i, (ax, target) in enumerate(zip(axes, targets, strict=True)):
+            _trend_panel(ax, [t for t in trends if t.target == target], [c for c in curves if c.target == target],
+                         size_of, symbol, families, colors)
+            ax.set_title(f"{_panel_letter(i)} {target}")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            _legend(ax)
+        return _save(fig, out_dir, name)
+
+
 def exponents_vs_model_size(analysis: Analysis, out_dir: Path) -> list[Figure]:
     """Paper 1 Fig. 5: alpha_D vs model size N_M with the log fit alpha_D = a log10(N_M / 10^6) + b."""
     compute = main_compute(analysis)
@@ -385,20 +403,10 @@ def exponents_vs_model_size(analysis: Analysis, out_dir: Path) -> list[Figure]:
               if c.power_law is not None and c.num_params is not None and c.compute_value == compute]
     if len({(c.family, str(c.size_value)) for c in curves}) < 2:
         return []
-    families = list(dict.fromkeys(c.family for c in curves))
-    colors = dict(zip(families, _colors(len(families)), strict=True))
-    targets = [t for t in analysis.targets if any(c.target == t for c in curves)]
-    with plt.rc_context(_style()):
-        fig, axes = _panels(len(targets))
-        for i, (ax, target) in enumerate(zip(axes, targets, strict=True)):
-            _trend_panel(ax, [t for t in analysis.data_trends if t.target == target and t.compute_value == compute],
-                         [c for c in curves if c.target == target], lambda c: c.num_params, "alpha_D",
-                         families, colors)
-            ax.set_title(f"{_panel_letter(i)} {target}")
-            ax.set_xlabel("model size $N_M$ [parameters]")
-            ax.set_ylabel(r"data exponent $\alpha_D$ (dimensionless)")
-            _legend(ax)
-        path = _save(fig, out_dir, "exponents_vs_model_size.png")
+    trends = [t for t in analysis.data_trends if t.compute_value == compute]
+    path = _trend_figure(analysis, out_dir, curves, trends, lambda c: c.num_params, "alpha_D",
+                         "model size $N_M$ [parameters]", r"data exponent $\alpha_D$ (dimensionless)",
+                         "exponents_vs_model_size.png")
     return [Figure(path, "Data-scaling exponent vs model size (paper 1 Fig. 5)",
                    "alpha_D of each model's power-law fit with its 95 % bootstrap interval. Dashed: fit "
                    "alpha_D = a log10(N_M / 10^6) + b per family, weighted by the exponents' standard errors "
@@ -448,20 +456,10 @@ def exponents_vs_data_size(analysis: Analysis, out_dir: Path) -> list[Figure]:
     curves = [c for c in analysis.model_curves if c.power_law is not None and c.compute_value == compute]
     if len({c.num_train for c in curves}) < 2:
         return []
-    families = list(dict.fromkeys(c.family for c in curves))
-    colors = dict(zip(families, _colors(len(families)), strict=True))
-    targets = [t for t in analysis.targets if any(c.target == t for c in curves)]
-    with plt.rc_context(_style()):
-        fig, axes = _panels(len(targets))
-        for i, (ax, target) in enumerate(zip(axes, targets, strict=True)):
-            _trend_panel(ax, [t for t in analysis.model_trends if t.target == target and t.compute_value == compute],
-                         [c for c in curves if c.target == target], lambda c: float(c.num_train), "alpha_M",
-                         families, colors)
-            ax.set_title(f"{_panel_letter(i)} {target}")
-            ax.set_xlabel("training set size $N_D$ [samples]")
-            ax.set_ylabel(r"model exponent $\alpha_M$ (dimensionless)")
-            _legend(ax)
-        path = _save(fig, out_dir, "exponents_vs_data_size.png")
+    trends = [t for t in analysis.model_trends if t.compute_value == compute]
+    path = _trend_figure(analysis, out_dir, curves, trends, lambda c: float(c.num_train), "alpha_M",
+                         "training set size $N_D$ [samples]", r"model exponent $\alpha_M$ (dimensionless)",
+                         "exponents_vs_data_size.png")
     return [Figure(path, "Model-scaling exponent vs training set size (paper 1 Fig. 7)",
                    "alpha_M of each N_D's model-size fit with its 95 % bootstrap interval. Dashed: fit "
                    "alpha_M = a log10(N_D / 10^4) + b weighted by the exponents' standard errors (legend: a, b "
