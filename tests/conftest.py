@@ -21,6 +21,17 @@ def _seed_everything():
     yield
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (tiny models; intra-op threads only add synchronization), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from scalinglab.data.store import DatasetStore
 from scalinglab.report.calibration import calibration_figure, pooled_pulls
 from scalinglab.training.config import TrainConfig
 from scalinglab.training.experiment import ExperimentSpec, run_experiment
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: extra threads only add sync
 
 
 def _hetero_store(path, n: int = 6000):

@@ -6,19 +6,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from scalinglab.cli import main
 from scalinglab.cli.train import parse_assignments, parse_value, summary_rows
 from scalinglab.data.store import DatasetStore
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: extra threads only add sync
 
 
 @pytest.fixture

@@ -18,13 +18,7 @@ from scalinglab.training.trainer import TrainData, train_model
 R = 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: extra intra-op threads only add synchronization (and noise on a shared machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: extra threads only add sync
 
 
 def _feature_data(num_members: int = R, standardize: bool = False) -> TrainData:

@@ -12,13 +12,7 @@ from scalinglab.training.flops import forward_flops, train_step_flops, training_
 from scalinglab.training.metrics import regression_metrics, summarize
 from scalinglab.training.trainer import TrainData, epoch_order, make_generators, train_model, validation_loss
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: extra threads only add sync
 
 
 def _linear_problem(noise: float = 0.1, n: int = 512, seed: int = 0):
