@@ -78,7 +78,7 @@ def _tiny(name: str) -> tuple[dict, tuple[int, ...]]:
 
 
 def _out_shape(model: torch.nn.Module, batch: int) -> tuple[int, ...]:
-    return (batch, *getattr(model, "out_shape", (model.out_features,)))
+    return (batch, model.out_features)  # the registry contract: [B, out_features]
 
 
 def _build_and_run(name: str, seed: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
@@ -222,11 +222,15 @@ def test_two_branch_uses_each_channel_in_its_own_branch() -> None:
 
 def test_generator_output_shape_and_tanh_bound() -> None:
     model = get_model("generator_fcn", hidden_widths=(4, 8), out_shape=(2, 7, 7), output_activation="tanh")
-    assert model.out_shape == (2, 7, 7) and model.out_features == 98
-    y = model(100 * torch.randn(5, 3))
-    assert y.shape == (5, 2, 7, 7) and y.abs().max() <= 1.0
+    assert model.image_shape == (2, 7, 7) and model.out_features == 98
+    x = 100 * torch.randn(5, 3)
+    y = model(x)
+    assert y.shape == (5, 98) and y.abs().max() <= 1.0
+    images = model.images(x)
+    assert images.shape == (5, 2, 7, 7)
+    torch.testing.assert_close(images.reshape(5, -1), y)
     default = get_model("generator_fcn", hidden_widths=(4, 8))
-    assert default.out_shape == (2, 197, 197) and default.out_features == 77618  # paper 2
+    assert default.image_shape == (2, 197, 197) and default.out_features == 77618  # paper 2
 
 
 def test_vit_side_by_side_token_layout() -> None:

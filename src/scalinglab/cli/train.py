@@ -85,12 +85,15 @@ def _print_table(records: list[dict[str, Any]], summary: dict[str, dict[str, flo
 def handler(args: argparse.Namespace) -> int:
     from scalinglab.seeding import derive_seed
     from scalinglab.training.config import TrainConfig
-    from scalinglab.training.experiment import ExperimentSpec, run_experiment
+    from scalinglab.training.experiment import SAVE_KINDS, ExperimentSpec, run_experiment
 
     if args.realizations < 1:
         raise ValueError(f"--realizations must be >= 1, got {args.realizations}")
     if not Path(args.data).exists():
         raise FileNotFoundError(f"dataset store not found: {args.data}")
+    bad = [k for k in args.save.split(",") if k.strip() not in (*SAVE_KINDS, "none", "")]
+    if bad:
+        raise ValueError(f"--save: unknown kind(s) {', '.join(bad)} (choose from models, predictions, none)")
     train_cfg = parse_assignments(args.train_set, "--train-set")
     for key, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
                        ("patience", args.patience)):
@@ -99,11 +102,13 @@ def handler(args: argparse.Namespace) -> int:
     if args.patience is not None and args.patience <= 0:
         train_cfg["patience"] = None  # 0 disables early stopping
     targets = [t.strip() for t in args.target.split(",") if t.strip()]
+    save = tuple(k.strip() for k in args.save.split(",") if k.strip() and k.strip() != "none")
+    generate = args.mode == "generate"
     spec = ExperimentSpec(
         data=str(args.data),
         model=args.model,
         model_config=parse_assignments(args.set, "--set"),
-        target=targets[0] if len(targets) == 1 else targets,
+        target=targets if generate or len(targets) > 1 else targets[0],
         num_train=args.num_train,
         seeds=[derive_seed(args.seed, "realization", r) for r in range(args.realizations)],
         test_size=args.test_size if args.test_size < 1 else int(args.test_size),
@@ -111,6 +116,9 @@ def handler(args: argparse.Namespace) -> int:
         train=TrainConfig.from_dict(train_cfg),
         input_norm=args.input_norm,
         device=args.device,
+        mode=args.mode,
+        save=save,
+        save_dir=str(args.out) if save else None,
     )
     records = run_experiment(spec, progress=True)
     summary = summary_rows(records, "test")
@@ -124,7 +132,12 @@ def handler(args: argparse.Namespace) -> int:
         "summary": {"test": summary, "test_normalized": summary_rows(records, "test_normalized")},
     })
     _print_table(records, summary, f"{args.model} on {', '.join(targets)}, N_D = {args.num_train}: test metrics")
-    print(f"wrote {out / 'metrics.json'} and {out / 'config.json'}")
+    kept = ""
+    if save:
+        files = sorted({f for r in records for f in r.get("artifacts", {}).values()})
+        size = sum((out / f).stat().st_size for f in files) / 1e6
+        kept = f"; kept {', '.join(save)} ({len(files)} files, {size:.1f} MB)"
+    print(f"wrote {out / 'metrics.json'} and {out / 'config.json'}{kept}")
     return 0
 
 
@@ -172,5 +185,13 @@ def register(subparsers) -> None:
     p.add_argument("--input-norm", choices=("per_feature", "global", "none"), default="per_feature",
                    help="input standardization fitted on each training subset (default per_feature)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--mode", choices=("regress", "generate"), default="regress",
+                   help="regress: images -> --target parameters (default); generate: the --target parameters -> "
+                        "images (paper 2's generator, e.g. --model generator_fcn --target theta,J,D "
+                        "--train-set loss=mae)")
+    p.add_argument("--save", default="models,predictions", metavar="KINDS",
+                   help="what to keep in --out: models (r<k>.pt checkpoints, 4 bytes per parameter each), "
+                        "predictions (predictions_r<k>.npz, per-sample test predictions with indices), "
+                        "both (default) or none")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory for metrics.json and config.json")
     p.set_defaults(func=handler)

@@ -1,8 +1,9 @@
 """The model zoo: every network behind one registry.
 
 Every model takes a float32 tensor ``[B, *input_shape]`` and returns ``[B, out_features]``
-(``generator_fcn`` returns ``[B, *out_shape]`` images). Each model instance carries ``input_shape``
-(``None`` marks a free spatial size) and ``out_features``; a wrong input shape raises a one-line
+(``generator_fcn`` too: flattened images, ``model.images(x)`` gives ``[B, *image_shape]``).
+Each model instance carries ``input_shape`` (``None`` marks a free spatial size) and ``out_features``;
+a wrong input shape raises a one-line
 ``ValueError`` naming the expected and the received shape. An unknown model name raises
 ``scalinglab.registry.UnknownNameError`` and an unknown configuration key
 ``scalinglab.registry.UnknownConfigKeyError`` (both ``ValueError``).

@@ -29,12 +29,12 @@ OUTPUT_ACTIVATIONS = ("none", "tanh")
 
 
 class GeneratorFCN(nn.Module):
-    """``[B, in_features] -> [B, *out_shape]``.
+    """``[B, in_features] -> [B, C * H * W]`` (flat, like every registry model); ``images`` reshapes.
 
     Attributes:
         input_shape: ``(in_features,)``.
-        out_shape: ``(C, H, W)`` of the generated images.
-        out_features: ``C * H * W`` (values per sample before the reshape).
+        image_shape: ``(C, H, W)`` of the generated images.
+        out_features: ``C * H * W`` (values per sample).
     """
 
     def __init__(
@@ -48,7 +48,7 @@ class GeneratorFCN(nn.Module):
         super().__init__()
         self.in_features = in_features
         self.input_shape = (in_features,)
-        self.out_shape = out_shape
+        self.image_shape = out_shape
         self.out_features = math.prod(out_shape)
         layers: list[nn.Module] = []
         fan_in = in_features
@@ -62,9 +62,14 @@ class GeneratorFCN(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, in_features]`` parameters -> ``[B, *out_shape]`` images."""
+        """``[B, in_features]`` parameters -> ``[B, C * H * W]`` flattened images (the training target layout:
+        a plain MLP, so R realizations train as stacked matrix products)."""
         x = check_features("generator_fcn", x, self.in_features)
-        return self.net(x.reshape(x.shape[0], self.in_features)).reshape(x.shape[0], *self.out_shape)
+        return self.net(x.reshape(x.shape[0], self.in_features))
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, in_features]`` parameters -> ``[B, *image_shape]`` images (top, bottom layer m_z)."""
+        return self(x).reshape(x.shape[0], *self.image_shape)
 
 
 @register_model()
@@ -79,7 +84,8 @@ def generator_fcn(
     """Generator FCN of paper 2.
 
     input_shape: ``[B, in_features]`` (paper: the 3 parameters theta, J, D, standardized);
-    output ``[B, *out_shape]`` (paper: ``[B, 2, 197, 197]``, top and bottom layer m_z).
+    output ``[B, prod(out_shape)]``, reshaped by ``model.images(x)`` to ``[B, *out_shape]`` (paper:
+    ``[B, 2, 197, 197]``, top and bottom layer m_z).
 
     Args:
         in_features: number of input parameters.

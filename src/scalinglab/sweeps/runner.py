@@ -45,7 +45,25 @@ def _diff_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix.rstrip(".")]
 
 
-def plan_sweep(spec: SweepSpec) -> tuple[list[Task], dict[str, Any], dict[str, Any]]:
+# Spec keys added after the first release, with the defaults that keep older results directories resumable.
+_LATER_SPEC_DEFAULTS = {"mode": "regress", "save": []}
+_LATER_MODEL_DEFAULTS = {"train": {}}
+
+
+def _drop_new_defaults(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """Remove keys that an older stored spec lacks when they hold their default (in place)."""
+    for key, default in _LATER_SPEC_DEFAULTS.items():
+        if key not in old and new.get(key) == default:
+            new.pop(key, None)
+    old_models = old.get("models") or []
+    for i, m in enumerate(new.get("models") or []):
+        om = old_models[i] if i < len(old_models) else {}
+        for key, default in _LATER_MODEL_DEFAULTS.items():
+            if key not in om and m.get(key) == default:
+                m.pop(key, None)
+
+
+def plan_sweep(spec: SweepSpec, out: str | Path | None = None) -> tuple[list[Task], dict[str, Any], dict[str, Any]]:
     """Open the dataset, check the targets, and expand the task list.
 
     Returns:
@@ -67,6 +85,11 @@ def plan_sweep(spec: SweepSpec) -> tuple[list[Task], dict[str, Any], dict[str, A
         "input_norm": spec.input_norm,
         "device": spec.device,
     }
+    if spec.save:
+        if out is None:
+            raise SpecError("a sweep that saves artifacts needs its results directory")
+        common["save"] = list(spec.save)
+        common["results_dir"] = str(Path(out).resolve())
     resolved = {
         "spec": spec.to_dict(),
         "dataset": dataset_fingerprint(store),
@@ -126,7 +149,7 @@ def run_sweep(
     if not isinstance(spec, SweepSpec):
         spec_path = Path(spec)
         spec = load_spec(spec_path)
-    tasks, common, resolved = plan_sweep(spec)
+    tasks, common, resolved = plan_sweep(spec, out)
     results = ResultsStore(out)
     if results.exists():
         if not resume:
@@ -136,6 +159,7 @@ def run_sweep(
         old = results.resolved_spec()
         keys = ("spec", "dataset")
         new = json.loads(json.dumps({k: resolved[k] for k in keys}, default=str))  # tuples -> lists, as stored
+        _drop_new_defaults(new["spec"], old.get("spec") or {})
         differing = _diff_keys({k: old.get(k) for k in keys}, new)
         if differing:
             raise SpecError(

@@ -27,6 +27,12 @@ A sweep file looks like::
     key = "epochs"                   # a TrainConfig field
     values = [5, 10, 20, 40]
 
+Optional keys: ``[sweep] mode = "generate"`` trains generators (the ``targets`` are the network's inputs, the
+images its outputs; one task per model x N_D); ``[sweep] save = ["models", "predictions"]`` keeps every
+realization's checkpoint and test predictions under ``<results>/artifacts/<task_id>/`` (off by default: a
+checkpoint costs 4 bytes per parameter per realization); ``train = {...}`` inside a ``[[models]]`` entry
+overrides ``[train]`` for that family (e.g. a noise-augmented copy of a model, ``noise_snr_db = [-10, 20]``).
+
 Reference: paper 1 Methods B (N_D = 256, 512, ...; ~20 realizations; 7/8 train, 1/8 validation);
 paper 3 Sec. 3 (compute axis at fixed N and D).
 """
@@ -49,9 +55,11 @@ class SpecError(ValueError):
 
 _SWEEP_KEYS = {
     "name", "dataset", "targets", "realizations", "root_seed", "test_size", "split_seed",
-    "input_norm", "data_sizes", "device", "loss_key", "target_transform",
+    "input_norm", "data_sizes", "device", "loss_key", "target_transform", "mode", "save",
 }
-_MODEL_KEYS = {"family", "model", "config", "size_key", "sizes"}
+_MODEL_KEYS = {"family", "model", "config", "size_key", "sizes", "train"}
+MODES = ("regress", "generate")
+SAVE_KINDS = ("models", "predictions")
 _COMPUTE_KEYS = {"key", "values"}
 _TOP_KEYS = {"sweep", "models", "train", "compute"}
 
@@ -65,6 +73,7 @@ class ModelFamily:
     config: dict[str, Any] = field(default_factory=dict)
     size_key: str | None = None
     sizes: tuple[Any, ...] = (None,)
+    train: dict[str, Any] = field(default_factory=dict)  # overrides of the sweep's [train] for this family
 
     def configs(self) -> list[tuple[Any, dict[str, Any]]]:
         """(size value, full model config) for every size on the axis."""
@@ -97,6 +106,8 @@ class SweepSpec:
     loss_key: str = "mse"  # the test metric (normalized units) used for the scaling fits
     train: dict[str, Any] = field(default_factory=dict)
     compute: dict[str, Any] | None = None
+    mode: str = "regress"
+    save: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -168,6 +179,14 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
         )
     if sw.get("target_transform", "none") not in ("none", "log"):
         raise SpecError(f"[sweep] target_transform must be 'none' or 'log', got {sw['target_transform']!r}")
+    mode = sw.get("mode", "regress")
+    if mode not in MODES:
+        raise SpecError(f"[sweep] mode must be one of {', '.join(MODES)}, got {mode!r}")
+    save = sw.get("save", [])
+    if isinstance(save, str):
+        save = [save]
+    if not isinstance(save, list) or any(k not in SAVE_KINDS for k in save):
+        raise SpecError(f"[sweep] save must be a list drawn from {list(SAVE_KINDS)}, got {sw.get('save')!r}")
 
     models_raw = raw.get("models", [])
     if not models_raw:
@@ -183,6 +202,8 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
             raise SpecError(f"[[models]] entry {i}: give both size_key and sizes, or neither")
         if sizes is not None and not sizes:
             raise SpecError(f"[[models]] entry {i}: sizes is empty")
+        if not isinstance(m.get("train", {}), dict):
+            raise SpecError(f"[[models]] entry {i}: train must be a table of training settings")
         families.append(
             ModelFamily(
                 family=str(m.get("family", m["model"])),
@@ -190,6 +211,7 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
                 config=dict(m.get("config", {})),
                 size_key=size_key,
                 sizes=tuple(sizes) if sizes is not None else (None,),
+                train=dict(m.get("train", {})),
             )
         )
     labels = [f.family for f in families]
@@ -222,6 +244,8 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
         loss_key=str(sw.get("loss_key", "mse")),
         train=dict(raw.get("train", {})),
         compute=compute,
+        mode=str(mode),
+        save=tuple(save),
     )
 
 
@@ -253,13 +277,20 @@ class Task:
     compute_key: str | None = None
     compute_value: Any = None
     target_transform: str = "none"
+    mode: str = "regress"  # "generate": ``target`` is a comma-joined list of the generator's input parameters
+
+    @property
+    def targets(self) -> list[str]:
+        """The task's target names (a generator task has all its input parameters here)."""
+        return self.target.split(",") if self.mode == "generate" else [self.target]
 
     @property
     def task_id(self) -> str:
         """Hash of the resolved task configuration (includes the seeds, hence the realizations)."""
         d = asdict(self)
-        if d["target_transform"] == "none":  # the default leaves ids of older sweeps unchanged
-            del d["target_transform"]
+        for key, default in (("target_transform", "none"), ("mode", "regress")):
+            if d[key] == default:  # defaults leave ids of older sweeps unchanged
+                del d[key]
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -272,6 +303,8 @@ def expand_tasks(spec: SweepSpec, pool_size: int) -> list[Task]:
     """
     sizes = spec.resolved_data_sizes(pool_size)
     compute_values = spec.compute["values"] if spec.compute else [None]
+    # a generator takes all parameters at once: one task per (model, N_D), its "target" the joined names
+    task_targets = [",".join(spec.targets)] if spec.mode == "generate" else list(spec.targets)
     tasks = []
     for fam in spec.models:
         for size_value, cfg in fam.configs():
@@ -280,16 +313,16 @@ def expand_tasks(spec: SweepSpec, pool_size: int) -> list[Task]:
                     derive_seed(spec.root_seed, fam.family, str(size_value), n, r) for r in range(spec.realizations)
                 )
                 for cv in compute_values:
-                    train = dict(spec.train)
+                    train = {**spec.train, **fam.train}
                     if cv is not None:
                         train[spec.compute["key"]] = cv
-                    for target in spec.targets:
+                    for target in task_targets:
                         tasks.append(
                             Task(
                                 family=fam.family, model=fam.model, model_config=cfg, size_key=fam.size_key,
                                 size_value=size_value, num_train=n, target=target, seeds=seeds, train=train,
                                 compute_key=spec.compute["key"] if spec.compute else None, compute_value=cv,
-                                target_transform=spec.target_transform,
+                                target_transform=spec.target_transform, mode=spec.mode,
                             )
                         )
     if not tasks:

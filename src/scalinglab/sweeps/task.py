@@ -23,11 +23,14 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
 
     Args:
         task: the task (model configuration, N_D, target, seeds, training recipe).
-        common: sweep-wide settings: dataset, test_size, split_seed, input_norm, device, num_threads.
+        common: sweep-wide settings: dataset, test_size, split_seed, input_norm, device, num_threads, and for
+            sweeps that keep artifacts ``save`` and ``results_dir`` (absolute).
 
     Returns:
         A list of R record dicts (docs/architecture.md, "Sweep results").
     """
+    from pathlib import Path
+
     import torch
 
     from scalinglab.training.config import TrainConfig
@@ -35,11 +38,13 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
 
     if common.get("num_threads"):
         torch.set_num_threads(int(common["num_threads"]))
+    save = tuple(common.get("save", ()))
+    artifacts = f"artifacts/{task.task_id}" if save else None
     spec = ExperimentSpec(
         data=common["dataset"],
         model=task.model,
         model_config=dict(task.model_config),
-        target=task.target,
+        target=task.targets if task.mode == "generate" else task.target,
         num_train=task.num_train,
         seeds=list(task.seeds),
         test_size=common["test_size"],
@@ -48,6 +53,9 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
         input_norm=common["input_norm"],
         target_transform=getattr(task, "target_transform", "none"),
         device=common.get("device", "cpu"),
+        mode=task.mode,
+        save=save,
+        save_dir=str(Path(common["results_dir"]) / artifacts) if save else None,
     )
     records = run_experiment(spec, progress=False)  # the sweep shows one progress bar over the whole grid
     out = []
@@ -64,6 +72,11 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
             compute_key=task.compute_key,
             compute_value=task.compute_value,
         )
+        if artifacts is not None:
+            rec["artifacts_dir"] = artifacts  # relative to the results directory
+        if task.mode != "regress":
+            rec["mode"] = task.mode
+            rec["target"] = task.target  # one hashable label ("theta,J,D") for tables and figures
         out.append(rec)
     return out
 

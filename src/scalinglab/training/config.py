@@ -7,6 +7,7 @@ learning rate 1e-3 decreased by a factor 0.98 after every epoch, 200 epochs, ear
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,13 @@ class TrainConfig:
     loss: str = "mse"
     # Per-member gradient clipping by total L2 norm (as torch.nn.utils.clip_grad_norm_); None = off.
     grad_clip: float | None = None
+    # Noise augmentation (paper 2 Sec. II.4, beyond the paper's recipe): each training sample of a minibatch is
+    # given white Gaussian noise at an SNR drawn uniformly in dB from this (low, high) range, with the noise power
+    # set from the sample's own signal power (Eqs. 7-10), before standardization. None = train on clean inputs.
+    noise_snr_db: tuple[float, float] | None = None
+    # Share of training samples that get noise (the rest stay clean, so clean accuracy is kept). Validation and
+    # test inputs are never augmented.
+    noise_fraction: float = 1.0
     # Ensemble execution: "auto" picks stacked batched layers for plain MLPs, torch.func.vmap for other
     # models, and a sequential loop when a model cannot be stacked. The others force one path.
     path: str = "auto"
@@ -90,6 +98,13 @@ class TrainConfig:
             bad(f"patience must be >= 1 or None, got {self.patience}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             bad(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+        if self.noise_snr_db is not None:
+            if len(self.noise_snr_db) != 2 or not all(math.isfinite(v) for v in self.noise_snr_db):
+                bad(f"noise_snr_db must be two finite numbers [low, high] in dB, got {self.noise_snr_db}")
+            if self.noise_snr_db[0] > self.noise_snr_db[1]:
+                bad(f"noise_snr_db must be [low, high] with low <= high, got {self.noise_snr_db}")
+        if not 0 < self.noise_fraction <= 1:
+            bad(f"noise_fraction must be in (0, 1], got {self.noise_fraction}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -103,12 +118,21 @@ class TrainConfig:
         values = dict(data)
         if "betas" in values:
             values["betas"] = tuple(float(b) for b in values["betas"])
+        if values.get("noise_snr_db") is not None:
+            try:
+                values["noise_snr_db"] = tuple(float(b) for b in values["noise_snr_db"])
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"invalid training config: noise_snr_db must be [low, high] in dB, got {values['noise_snr_db']!r}"
+                ) from None
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable mapping that ``from_dict`` reads back to an equal config."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
+        if self.noise_snr_db is not None:
+            out["noise_snr_db"] = list(self.noise_snr_db)
         return out
 
     def replace(self, **changes: Any) -> TrainConfig:

@@ -488,7 +488,7 @@ def train_ensemble(
             if len(layout) > 1:
                 opt.begin_step()
             for g0, g1, leaves, bufs in layout:
-                xb, yb = data.batch(rows[g0:g1], g0, g1)  # (G, b, *in), (G, b, P)
+                xb, yb = data.batch(rows[g0:g1], g0, g1, augment=True)  # (G, b, *in), (G, b, P)
                 pred = forward(leaves, bufs, xb, True)  # (G, b, O)
                 # members are independent: d(sum of losses)/d(theta_r) = d(loss_r)/d(theta_r)
                 loss = loss_fn(pred, yb).sum()

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,11 @@ from scalinglab.training.metrics import per_target_dict, regression_metrics, sum
 from scalinglab.training.trainer import TrainData
 
 INPUT_NORMS = ("per_feature", "global", "none")
+# "regress": images/features -> parameters (papers 1-4); "generate": parameters -> images (paper 2's generator).
+MODES = ("regress", "generate")
+# What a run can keep next to its records (ExperimentSpec.save): the trained weights of every realization
+# (training.checkpoint) and its per-sample test predictions with the sample indices.
+SAVE_KINDS = ("models", "predictions")
 # "log": targets are learned as log(y) then standardized (paper 3: |M|^2 spans orders of magnitude).
 TARGET_TRANSFORMS = ("none", "log")
 # Fixed pull-histogram bin edges (pull = (pred - true) / sigma, standardized units) for gaussian_nll records.
@@ -72,6 +79,12 @@ class ExperimentSpec:
         val_fraction: validation share of each subset (paper 1: 1/8).
         target_transform: "none", or "log": learn log(y) standardized (paper 3 Sec. 3); then
             ``test_normalized`` is in log-standardized units (the scaling loss) and ``test`` in physical units.
+        mode: "regress" (inputs -> targets) or "generate": the targets named by ``target`` are the network's
+            inputs and the stored images its outputs (paper 2 Sec. II.2.2; trained on raw pixel values, no
+            target standardization; ``loss = "mae"`` is the paper's).
+        save: what to keep in ``save_dir``: "models" (``r<k>.pt`` checkpoints) and/or "predictions"
+            (``predictions_r<k>.npz``: test indices, predictions, truth, training/validation indices).
+        save_dir: directory of the saved artifacts (required when ``save`` is not empty).
     """
 
     data: str
@@ -87,6 +100,9 @@ class ExperimentSpec:
     device: str = "cpu"
     val_fraction: float = 1 / 8
     target_transform: str = "none"
+    mode: str = "regress"
+    save: tuple[str, ...] = ()
+    save_dir: str | None = None
 
     @property
     def targets(self) -> list[str]:
@@ -97,12 +113,21 @@ class ExperimentSpec:
         out = dataclasses.asdict(self)
         out["train"] = self.train.to_dict()
         out["seeds"] = [int(s) for s in self.seeds]
+        out["save"] = list(self.save)
         return out
 
 
-def _fill_model_config(spec: ExperimentSpec, input_shape: tuple[int, ...], num_outputs: int) -> dict[str, Any]:
+def _fill_model_config(spec: ExperimentSpec, input_shape: tuple[int, ...], num_outputs: int,
+                       image_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
     accepted = set(MODELS.accepted_keys(spec.model))  # unknown model -> one-line UnknownNameError
     cfg = dict(spec.model_config)
+    if image_shape is not None:  # generate mode: the network makes the stored images
+        if "out_shape" not in accepted:
+            raise ValueError(f"model '{spec.model}' cannot generate images (mode 'generate' needs e.g. generator_fcn)")
+        cfg.setdefault("out_shape", [int(s) for s in image_shape])
+        if [int(s) for s in cfg["out_shape"]] != [int(s) for s in image_shape]:
+            raise ValueError(f"model out_shape {list(cfg['out_shape'])} differs from the dataset's images "
+                             f"{list(image_shape)}")
     # a model given num_particles derives its own feature count from the momenta (mlp_invariants)
     if "in_features" in accepted and "in_features" not in cfg and not cfg.get("num_particles"):
         cfg["in_features"] = int(math.prod(input_shape))
@@ -219,6 +244,15 @@ def run_experiment(spec: ExperimentSpec, *, progress: bool = True) -> list[dict[
         raise ValueError(
             f"target_transform '{spec.target_transform}' unknown (known: {', '.join(TARGET_TRANSFORMS)})"
         )
+    if spec.mode not in MODES:
+        raise ValueError(f"mode '{spec.mode}' unknown (known: {', '.join(MODES)})")
+    bad = [k for k in spec.save if k not in SAVE_KINDS]
+    if bad:
+        raise ValueError(f"unknown save kind(s) {', '.join(bad)} (known: {', '.join(SAVE_KINDS)})")
+    if spec.save and not spec.save_dir:
+        raise ValueError("save needs save_dir: the directory for checkpoints and predictions")
+    if spec.mode == "generate" and spec.target_transform != "none":
+        raise ValueError("mode 'generate' takes the parameters as inputs: target_transform must be 'none'")
     store = DatasetStore.open(spec.data)
     try:
         return _run(spec, store, progress)
@@ -226,9 +260,30 @@ def run_experiment(spec: ExperimentSpec, *, progress: bool = True) -> list[dict[
         store.close()
 
 
+def _reader(spec: ExperimentSpec, store: DatasetStore):
+    """``read(rows) -> (x [n, *in], y [n, O])`` in the layout the network trains on (before standardization).
+
+    regress: x = stored inputs, y = targets (log for the "log" transform); generate: x = the targets named by
+    ``spec.target`` (physical units), y = the stored images flattened to [n, C * H * W].
+    """
+    targets = spec.targets
+
+    def read(rows: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+        images = store.inputs(indices=rows)
+        _check_finite(images, rows, f"{what}inputs of dataset {spec.data}")
+        params = store.targets(targets, indices=rows)
+        _check_finite(params, rows, f"{what}targets of dataset {spec.data}")
+        if spec.mode == "generate":
+            return params, images.reshape(len(rows), -1)
+        return images, _forward_target(spec, params, rows)
+
+    return read
+
+
 def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict[str, Any]]:
     targets = spec.targets
     cfg = spec.train
+    generate = spec.mode == "generate"
     missing = [t for t in targets if t not in store.target_names]
     if missing:
         raise ValueError(
@@ -236,7 +291,12 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
         )
     if store.num_samples == 0:
         raise ValueError(f"dataset {spec.data} holds no samples")
-    model_cfg = _fill_model_config(spec, store.input_shape, len(targets) * outputs_per_target(cfg.loss))
+    if generate:
+        if len(store.input_shape) != 3:
+            raise ValueError(f"mode 'generate' needs image inputs [C, H, W]; {spec.data} has {list(store.input_shape)}")
+        model_cfg = _fill_model_config(spec, (len(targets),), 0, image_shape=store.input_shape)
+    else:
+        model_cfg = _fill_model_config(spec, store.input_shape, len(targets) * outputs_per_target(cfg.loss))
     split = make_split(store.num_samples, spec.test_size, spec.split_seed)
     R = len(spec.seeds)
     seeds = [int(s) for s in spec.seeds]
@@ -248,19 +308,17 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
         raise ValueError("each realization needs a validation part: val_fraction must be > 0")
 
     # Read every row any realization uses once; map store indices to positions in the loaded block.
+    read = _reader(spec, store)
     used = np.unique(np.concatenate([np.concatenate([t, v]) for t, v in subsets]))
-    x_np = store.inputs(indices=used)
-    _check_finite(x_np, used, f"inputs of dataset {spec.data}")
-    y_np = store.targets(targets, indices=used)
-    _check_finite(y_np, used, f"targets of dataset {spec.data}")
-    y_np = _forward_target(spec, y_np, used)
+    x_np, y_np = read(used, "")
     pos = lambda rows: np.searchsorted(used, rows)
     read_x = lambda rows: x_np[pos(rows)]
     read_y = lambda rows: y_np[pos(rows)]
 
     x_norms = [None if spec.input_norm == "none" else _fit_standardizer(spec.input_norm, t, read_x)
                for t, _ in subsets]
-    y_norms = [_fit_standardizer("per_feature", t, read_y) for t, _ in subsets]
+    # the generator learns raw pixel values (m_z in [-1, 1]) with the paper's MAE: no target standardization
+    y_norms = [None if generate else _fit_standardizer("per_feature", t, read_y) for t, _ in subsets]
 
     device = torch.device(spec.device)
     as_t = lambda a, dtype=torch.float32: torch.as_tensor(np.asarray(a), dtype=dtype)
@@ -272,7 +330,10 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
         train_idx=torch.stack([as_t(pos(t), torch.long) for t, _ in subsets]),
         val_idx=torch.stack([as_t(pos(v), torch.long) for _, v in subsets]),
         x_mean=None if x_stats is None else x_stats[0], x_std=None if x_stats is None else x_stats[1],
-        y_mean=torch.stack([as_t(n.mean_) for n in y_norms]), y_std=torch.stack([as_t(n.std_) for n in y_norms]),
+        y_mean=None if generate else torch.stack([as_t(n.mean_) for n in y_norms]),
+        y_std=None if generate else torch.stack([as_t(n.std_) for n in y_norms]),
+        noise_snr_db=None if generate else cfg.noise_snr_db, noise_fraction=cfg.noise_fraction,
+        noise_seed=derive_seed(seeds[0], "noise"),
     ).to(device)
 
     models = []
@@ -292,10 +353,11 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
             out = models[0].eval()(probe_x[0])
     except (ValueError, RuntimeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        shape = [len(targets)] if generate else list(store.input_shape)
         raise ValueError(
-            f"model '{spec.model}' does not accept inputs of shape {list(store.input_shape)} from {spec.data}: {first}"
+            f"model '{spec.model}' does not accept inputs of shape {shape} from {spec.data}: {first}"
         ) from None
-    expected = len(targets) * outputs_per_target(cfg.loss)
+    expected = y_np.shape[1] if generate else len(targets) * outputs_per_target(cfg.loss)
     if out.dim() != 2 or out.shape[1] != expected:
         raise ValueError(
             f"model '{spec.model}' returns {list(out.shape[1:])} outputs per sample; the targets "
@@ -317,13 +379,14 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
         result = train_ensemble(models, data, cfg, shuffle_seeds, progress=bar)
     wall = time.perf_counter() - start
 
-    # Test set: read in chunks, evaluate every member, metrics in physical and standardized units.
+    # Test set: read once, evaluate every member, metrics in physical and standardized units.
     test_rows = split.test_indices
     if len(test_rows) == 0:
         raise ValueError("the test set is empty: increase test_size")
-    x_test = store.inputs(indices=test_rows)
-    _check_finite(x_test, test_rows, f"test inputs of dataset {spec.data}")
-    y_test = store.targets(targets, indices=test_rows)
+    x_test, y_test = read(test_rows, "test ")
+    if not generate:
+        y_test = store.targets(targets, indices=test_rows)  # physical units (before any log transform)
+    save_dir = Path(spec.save_dir) if spec.save else None
     records = []
     for r, model in enumerate(result.models):
         preds, sigmas = [], []
@@ -335,11 +398,6 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
                 preds.append(point_prediction(cfg.loss, out).double().cpu().numpy())
                 if cfg.loss == "gaussian_nll":
                     sigmas.append(split_mean_sigma(out)[1].double().cpu().numpy())
-        pred_norm = np.concatenate(preds)  # [n_test, P] standardized (transformed) units
-        pred_phys = _inverse_target(spec, y_norms[r].inverse_transform(pred_norm))
-        phys = regression_metrics(pred_phys, y_test)
-        y_test_norm = y_norms[r].transform(_forward_target(spec, y_test, test_rows))
-        normed = regression_metrics(pred_norm, y_test_norm)
         rec: dict[str, Any] = {
             "realization": r,
             "seed": seeds[r],
@@ -357,23 +415,99 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
             "trainer": result.trainer,
             "path": result.path,
             "seeds": {"subset": subset_seeds[r], "init": init_seeds[r], "shuffle": shuffle_seeds[r]},
-            "test": summarize(phys),
-            "test_normalized": summarize(normed),
         }
-        if spec.target_transform != "none":
-            rec["target_transform"] = spec.target_transform
-            rel = np.abs(pred_phys - y_test) / np.abs(y_test)
-            rec["test_relative_error"] = {"mean": float(rel.mean()), "median": float(np.median(rel)),
-                                          "q90": float(np.quantile(rel, 0.9))}
-        num_final = store.metadata.get("num_final")
-        if num_final is not None:  # amplitude datasets: n_f and the TwoNN dimension of the learned features
-            rec["n_f"] = int(num_final)
-        if hasattr(model, "hidden_activations"):
-            rec["intrinsic_dimension"] = _hidden_dimension(model, x_test[:ID_POINTS], x_norms[r], device)
-        if sigmas:
-            rec["calibration"] = calibration_summary(pred_norm, np.concatenate(sigmas), y_test_norm)
-        if len(targets) > 1:
-            rec["test_per_target"] = per_target_dict(phys, targets)
-            rec["test_normalized_per_target"] = per_target_dict(normed, targets)
+        pred_norm = np.concatenate(preds)  # [n_test, O] standardized (transformed) units
+        if generate:
+            artifacts = {"test_indices": test_rows, **_generator_record(rec, pred_norm, y_test, store.input_shape)}
+        else:
+            pred_phys = _inverse_target(spec, y_norms[r].inverse_transform(pred_norm))
+            sigma_phys = None
+            phys = regression_metrics(pred_phys, y_test)
+            y_test_norm = y_norms[r].transform(_forward_target(spec, y_test, test_rows))
+            normed = regression_metrics(pred_norm, y_test_norm)
+            rec["test"] = summarize(phys)
+            rec["test_normalized"] = summarize(normed)
+            if spec.target_transform != "none":
+                rec["target_transform"] = spec.target_transform
+                rel = np.abs(pred_phys - y_test) / np.abs(y_test)
+                rec["test_relative_error"] = {"mean": float(rel.mean()), "median": float(np.median(rel)),
+                                              "q90": float(np.quantile(rel, 0.9))}
+            num_final = store.metadata.get("num_final")
+            if num_final is not None:  # amplitude datasets: n_f and the TwoNN dimension of the learned features
+                rec["n_f"] = int(num_final)
+            if hasattr(model, "hidden_activations"):
+                rec["intrinsic_dimension"] = _hidden_dimension(model, x_test[:ID_POINTS], x_norms[r], device)
+            if sigmas:
+                sigma_norm = np.concatenate(sigmas)
+                rec["calibration"] = calibration_summary(pred_norm, sigma_norm, y_test_norm)
+                sigma_phys = sigma_norm * y_norms[r].std_  # physical units (log units for a log transform)
+            if len(targets) > 1:
+                rec["test_per_target"] = per_target_dict(phys, targets)
+                rec["test_normalized_per_target"] = per_target_dict(normed, targets)
+            artifacts = {"test_indices": test_rows, "pred": pred_phys, "true": y_test}
+            if sigma_phys is not None:
+                artifacts["sigma"] = sigma_phys
+        if save_dir is not None:
+            rec["artifacts"] = _save_artifacts(spec, save_dir, r, model, model_cfg, store, x_norms[r], y_norms[r],
+                                               subsets[r], artifacts)
         records.append(rec)
     return records
+
+
+def _generator_record(rec: dict[str, Any], pred: np.ndarray, true_flat: np.ndarray,
+                      image_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Test metrics of a generator (pixel MSE / MAE / R^2 over all test images) and its per-image errors.
+
+    Pixel-wise MAPE is not defined for m_z values that cross zero: it is reported as NaN.
+    """
+    err = pred - true_flat
+    sst = float(np.sum((true_flat - true_flat.mean()) ** 2))
+    metrics = {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "mape": math.nan,
+               "r2": 1.0 - float(np.sum(err**2)) / sst if sst > 0 else math.nan}
+    rec["test"] = dict(metrics)
+    rec["test_normalized"] = dict(metrics)  # the generator learns raw pixel values
+    n, C = len(pred), image_shape[0]
+    per_layer = np.abs(err).reshape(n, C, -1).mean(-1)  # [n, C]
+    return {"mae_per_layer": per_layer,
+            "m_pred": pred.reshape(n, C, -1).mean(-1), "m_true": true_flat.reshape(n, C, -1).mean(-1)}
+
+
+def _save_artifacts(spec: ExperimentSpec, save_dir: Path, r: int, model: torch.nn.Module, model_cfg: dict,
+                    store: DatasetStore, x_norm: Standardizer | None, y_norm: Standardizer | None,
+                    subset: tuple[np.ndarray, np.ndarray], arrays: dict[str, np.ndarray]) -> dict[str, str]:
+    """Write realization ``r``'s checkpoint and/or test predictions; returns their file names in ``save_dir``."""
+    from scalinglab.training.checkpoint import save_checkpoint
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, str] = {}
+    generate = spec.mode == "generate"
+    if "models" in spec.save:
+        units = dict(zip(store.target_names, store.target_units, strict=True))
+        meta = {"seed": int(spec.seeds[r]), "realization": r, "data": str(spec.data), "split_seed": spec.split_seed,
+                "test_size": spec.test_size, "num_train": int(spec.num_train), "input_norm": spec.input_norm,
+                "train": spec.train.to_dict(), "target_ranges": _target_ranges(store, spec.targets)}
+        save_checkpoint(
+            save_dir / f"r{r}.pt", mode=spec.mode, model_name=spec.model, model_config=model_cfg, model=model,
+            input_shape=(len(spec.targets),) if generate else store.input_shape,
+            input_names=spec.targets if generate else None,
+            input_mean=None if x_norm is None else x_norm.mean_, input_std=None if x_norm is None else x_norm.std_,
+            target_names=["image"] if generate else spec.targets,
+            target_units=[""] if generate else [units[t] for t in spec.targets],
+            target_mean=None if y_norm is None else y_norm.mean_, target_std=None if y_norm is None else y_norm.std_,
+            target_transform=spec.target_transform, loss=spec.train.loss, meta=meta,
+        )
+        out["checkpoint"] = f"r{r}.pt"
+    if "predictions" in spec.save:
+        name = f"predictions_r{r}.npz"
+        tmp = save_dir / (name + ".tmp.npz")
+        np.savez_compressed(tmp, train_indices=np.sort(subset[0]), val_indices=np.sort(subset[1]),
+                            target_names=np.array(spec.targets), **arrays)
+        os.replace(tmp, save_dir / name)
+        out["predictions"] = name
+    return out
+
+
+def _target_ranges(store: DatasetStore, names: list[str]) -> dict[str, list[float]]:
+    """Observed [min, max] of each named target over the whole store (provenance for generators and analyses)."""
+    y = store.targets(names)
+    return {n: [float(y[:, i].min()), float(y[:, i].max())] for i, n in enumerate(names)}

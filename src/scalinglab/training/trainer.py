@@ -85,6 +85,10 @@ class TrainData:
         x_mean, x_std: [R, *input_shape] (per feature/pixel) or [R] (global) input standardization fitted on
             each member's training rows; None for inputs already standardized.
         y_mean, y_std: [R, P] target standardization; None to train on raw targets.
+        noise_snr_db: (low, high) SNR range in dB of the training-input noise augmentation, or None
+            (``TrainConfig.noise_snr_db``; paper 2 Eqs. 7-10).
+        noise_fraction: share of training samples that get noise.
+        noise_seed: seed of the augmentation noise (its own generator on the data's device).
     """
 
     x: Tensor
@@ -95,6 +99,9 @@ class TrainData:
     x_std: Tensor | None = None
     y_mean: Tensor | None = None
     y_std: Tensor | None = None
+    noise_snr_db: tuple[float, float] | None = None
+    noise_fraction: float = 1.0
+    noise_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.train_idx.dim() == 1:
@@ -112,6 +119,9 @@ class TrainData:
         R = self.num_members
         self.x_shift, self.x_scale = _affine(self.x_mean, self.x_std, R, self.x.dim() - 1)
         self.y_shift, self.y_scale = _affine(self.y_mean, self.y_std, R, 1)
+        self._noise_gen = None
+        if self.noise_snr_db is not None:
+            self._noise_gen = torch.Generator(device=self.x.device).manual_seed(int(self.noise_seed))
 
     @property
     def num_members(self) -> int:
@@ -130,26 +140,47 @@ class TrainData:
         sl = slice(r, r + 1)
         pick = lambda t: None if t is None else t[sl]
         return TrainData(self.x, self.y, self.train_idx[sl], self.val_idx[sl], pick(self.x_mean),
-                         pick(self.x_std), pick(self.y_mean), pick(self.y_std))
+                         pick(self.x_std), pick(self.y_mean), pick(self.y_std), self.noise_snr_db,
+                         self.noise_fraction, self.noise_seed + r)
 
     def to(self, device: torch.device | str) -> TrainData:
         mv = lambda t: None if t is None else t.to(device)
         return TrainData(self.x.to(device), self.y.to(device), self.train_idx.to(device),
                          self.val_idx.to(device), mv(self.x_mean), mv(self.x_std), mv(self.y_mean),
-                         mv(self.y_std))
+                         mv(self.y_std), self.noise_snr_db, self.noise_fraction, self.noise_seed)
 
-    def batch(self, rows: Tensor, g0: int = 0, g1: int | None = None) -> tuple[Tensor, Tensor]:
+    def _add_noise(self, xb: Tensor) -> Tensor:
+        """White Gaussian noise at a per-sample SNR drawn uniformly in dB (raw units, before standardization).
+
+        sigma^2 = P_s / 10^(SNR_dB / 10) with P_s the mean squared value of the sample itself (paper 2,
+        Eqs. 7-10, as ``data.transforms.add_noise_snr``); a share ``1 - noise_fraction`` of samples stays clean.
+        """
+        lo, hi = self.noise_snr_db
+        lead = xb.shape[:2]  # (G, b)
+        power = xb.reshape(*lead, -1).pow(2).mean(-1)
+        snr_db = lo + (hi - lo) * torch.rand(lead, generator=self._noise_gen, device=xb.device)
+        sigma = torch.sqrt(power / torch.pow(10.0, snr_db / 10.0))
+        if self.noise_fraction < 1:
+            keep = torch.rand(lead, generator=self._noise_gen, device=xb.device) < self.noise_fraction
+            sigma = sigma * keep
+        noise = torch.randn(xb.shape, generator=self._noise_gen, device=xb.device, dtype=xb.dtype)
+        return xb + noise * sigma.reshape(*lead, *([1] * (xb.dim() - 2))).to(xb.dtype)
+
+    def batch(self, rows: Tensor, g0: int = 0, g1: int | None = None, augment: bool = False) -> tuple[Tensor, Tensor]:
         """Gather and standardize rows -> inputs [G, b, *input_shape], targets [G, b, P].
 
         Args:
             rows: [G, b] pool rows of members g0 .. g1 - 1 (all members by default).
             g0, g1: which members' standardization statistics to apply.
+            augment: apply the training-input noise augmentation (training minibatches only).
         """
         g1 = self.num_members if g1 is None else g1
         # index_select on the flattened pool copies whole rows (faster than advanced indexing)
         flat_rows = rows.reshape(-1)
         xb = torch.index_select(self.x, 0, flat_rows).view(*rows.shape, *self.x.shape[1:])
         yb = torch.index_select(self.y, 0, flat_rows).view(*rows.shape, self.y.shape[1])
+        if augment and self._noise_gen is not None:
+            xb = self._add_noise(xb)
         if self.x_scale is not None:
             xb = torch.addcmul(self.x_shift[g0:g1], xb, self.x_scale[g0:g1])
         if self.y_scale is not None:
@@ -265,7 +296,7 @@ def train_model(
         for s in range(spe):
             if config.max_steps is not None and steps >= config.max_steps:
                 break
-            xb, yb = data.batch(order[:, s * config.batch_size:(s + 1) * config.batch_size])
+            xb, yb = data.batch(order[:, s * config.batch_size:(s + 1) * config.batch_size], augment=True)
             loss = loss_fn(model(xb[0]), yb[0])
             opt.zero_grad(set_to_none=True)
             loss.backward()
