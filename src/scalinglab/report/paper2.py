@@ -477,9 +477,9 @@ def fig_gallery(true, generated, titles: Sequence[str], path, layer_names: Seque
             axes[s, 0].set_ylabel(titles[s].replace(", ", "\n", 2) if len(titles[s]) > 28 else titles[s],
                                   fontsize=8)
         mz_axes = [ax for c in range(num_c) for ax in axes[:, 3 * c:3 * c + 2].ravel()]
-        fig.colorbar(im_m, ax=mz_axes, shrink=0.5, aspect=40, label="m$_z$", location="bottom")
-        fig.colorbar(im_d, ax=axes[:, 2::3].ravel().tolist(), shrink=0.9, label="|true - generated|",
-                     location="bottom")
+        # two colour bars on different sides: m_z (true, generated) below, |difference| on the right
+        fig.colorbar(im_m, ax=mz_axes, shrink=0.5, aspect=40, label="m$_z$ (true and generated)", location="bottom")
+        fig.colorbar(im_d, ax=axes.ravel().tolist(), shrink=0.8, label="|true - generated|", location="right")
         fig.suptitle("Domain images: simulator (true) vs generator, per layer")
         return _save(fig, path)
 
@@ -533,8 +533,9 @@ def fig_magnetization(ape, params, names: Sequence[str], units: Sequence[str] | 
             edges = _edges(x[:, j], num_bins)
             means = []
             for c in range(num_c):
-                means.append(_binned_line(ax, a[:, c], x[:, j], edges, COLORS[c % len(COLORS)],
-                                          f"{layer_names[c]} layer").mean)
+                undefined = not np.isfinite(a[:, c]).any()  # every |m_true| ~ 0: no percentage error exists
+                label = f"{layer_names[c]} layer" + (" (undefined: m_true = 0)" if undefined else "")
+                means.append(_binned_line(ax, a[:, c], x[:, j], edges, COLORS[c % len(COLORS)], label).mean)
             _positive_log(ax, np.concatenate(means))
             ax.set_xlabel(f"true {_label(name, units[j])}")
             ax.set_ylabel("MAPE of averaged magnetization (%)")
