@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "report",
     "patches",
     "mup_check",
+    "analyze",
+    "generate",
 ]
 
 
