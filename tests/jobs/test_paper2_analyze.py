@@ -117,3 +117,45 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["generate", str(tmp_path / "reg" / "r0.pt"), "--theta", "2", "--J", "3", "--D", "0.1",
                  "--out", str(tmp_path / "x.npz")]) == 2
     assert "not a generator" in capsys.readouterr().err
+
+
+def test_sweep_report_links_analysis_pages(tmp_path):
+    from scalinglab.report.build import analysis_links
+
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "analysis.json").write_text("{}")
+    (tmp_path / "analysis" / "index.html").write_text("<html></html>")
+    (tmp_path / "stale").mkdir()
+    (tmp_path / "stale" / "analysis.json").write_text("{}")  # no page: not linked
+    links = analysis_links(tmp_path, tmp_path / "report")
+    assert links == [("paper 2 error analyses: analysis/index.html", "../analysis/index.html")]
+
+
+def test_generator_against_the_simulator(tmp_path, capsys):
+    """A generator trained on real (tiny) moire images, compared with fresh ground states of other parameters."""
+    from scalinglab.simulators.moire.campaign import run_campaign
+    from scalinglab.simulators.moire.lattice import twist_angle
+
+    data = tmp_path / "cri3.zarr"
+    run_campaign(data, 40, profile="quick", seed=0, quiet=True, grid=8, m_values=(8, 9)).close()
+    out = tmp_path / "gen"
+    assert main(["train", "--data", str(data), "--model", "generator_fcn", "--set", "hidden_widths=[16,32]",
+                 "--mode", "generate", "--target", "theta,J,D", "--train-set", "loss=mae", "--num-train", "32",
+                 "--epochs", "10", "--test-size", "8", "--out", str(out)]) == 0
+    capsys.readouterr()
+    params = tmp_path / "p.csv"
+    params.write_text(f"theta,J,D\n{twist_angle(8)},3.0,0.05\n{twist_angle(9)},7.5,0.12\n")
+    assert main(["generate", str(out / "r0.pt"), "--params", str(params), "--compare-simulator",
+                 "--out", str(tmp_path / "cmp.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert "generator vs simulator" in printed and "faster" in printed
+    res = np.load(tmp_path / "cmp.npz")
+    assert res["generated"].shape == res["simulated"].shape == (2, 2, 8, 8)
+    np.testing.assert_allclose(res["mae"], np.abs(res["generated"] - res["simulated"]).mean(axis=(1, 2, 3)),
+                               rtol=1e-5)
+    assert (tmp_path / "cmp.csv").read_text().count("\n") == 3 and (tmp_path / "cmp.png").is_file()
+    # a twist angle that is not commensurate cannot be simulated
+    params.write_text("theta,J,D\n2.0,3.0,0.05\n")
+    assert main(["generate", str(out / "r0.pt"), "--params", str(params), "--compare-simulator",
+                 "--out", str(tmp_path / "bad.npz")]) == 2
+    assert "not a commensurate angle" in capsys.readouterr().err

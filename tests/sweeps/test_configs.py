@@ -22,6 +22,7 @@ def test_config_is_valid(path):
     spec = load_spec(path)
     TrainConfig.from_dict(spec.train)
     for fam in spec.models:
+        TrainConfig.from_dict({**spec.train, **fam.train})
         accepted = set(MODELS.accepted_keys(fam.model))
         for _, cfg in fam.configs():
             assert set(cfg) <= accepted, (fam.family, set(cfg) - accepted)

@@ -61,7 +61,8 @@ PAPER_MAPE = {"J": 1.22, "D": 2.23}
 #: Paper 2's leading error-PCA share (Sec. III.1.2).
 PAPER_PCA_SHARE = 0.7786
 #: Phase codes of the moire simulator (``simulators/moire/phases.py``; the job reads labels, it does not simulate).
-FM, NCD, MD = 0, 1, 2
+FM, NCD, MD, MD2 = 0, 1, 2, 3
+PHASE_NAMES = {FM: "FM", NCD: "NCD", MD: "MD", MD2: "MD2"}  # MD2: reversed domains in both layers
 BOUNDARIES = {"FM-NCD": ({FM}, {NCD}), "NCD-MD": ({NCD}, {MD})}
 
 
@@ -244,7 +245,7 @@ def _network(ref: NetworkRef, device: str, cache: dict):
     return cache[key]
 
 
-def _families(nets: list[NetworkRef], device: str, cache: dict) -> list[_Family]:
+def _families(nets: list[NetworkRef], device: str, cache: dict, order: list[str]) -> list[_Family]:
     """Regression families at their largest N_D, realizations present for every target of the family."""
     by_family: dict[str, list[NetworkRef]] = defaultdict(list)
     for ref in nets:
@@ -259,8 +260,9 @@ def _families(nets: list[NetworkRef], device: str, cache: dict) -> list[_Family]
             for t in r.targets:
                 fam.nets.setdefault(t, []).append(r)
         common = set.intersection(*({r.realization for r in v} for v in fam.nets.values()))
+        rank = {n: i for i, n in enumerate(order)}  # the dataset's target order (theta, J, D)
         fam.nets = {t: sorted((r for r in v if r.realization in common), key=lambda r: r.realization)
-                    for t, v in fam.nets.items()}
+                    for t, v in sorted(fam.nets.items(), key=lambda kv: rank.get(kv[0], len(rank)))}
         first = next(iter(fam.nets.values()))[0]
         if first.checkpoint_path is not None:
             info = _network(first, device, cache).info
@@ -373,7 +375,7 @@ def analyze(source: str | os.PathLike, out: str | os.PathLike, data: str | None 
     summary: dict[str, Any] = {"source": str(source), "data": str(data), "regression": {}, "noise": {},
                                "uncertainty": {}, "generator": {}}
     sections: list[Section] = []
-    families = _families(nets, config.device, cache)
+    families = _families(nets, config.device, cache, list(store.target_names))
     gens = [r for r in nets if r.mode == "generate"]
     all_names = [n for n in ("theta", "J", "D") if n in store.target_names] or list(store.target_names)
     ranges_all = _ranges(store, all_names)
@@ -565,8 +567,9 @@ def _noise(families: list[_Family], store: DatasetStore, config: AnalyzeConfig, 
             if snr == min(config.snr_db):
                 lowest = (true, pred0, snr)
             bar.advance(1)
-        label = "trained clean" if fam.noise is None else f"trained with noise {fam.noise[0]:g}..{fam.noise[1]:g} dB"
-        label = f"{fam.name}: {label}" if len(fams) > 1 else label
+        label = "trained clean" if fam.noise is None else f"noise-trained ({fam.noise[0]:g}..{fam.noise[1]:g} dB)"
+        if sum((f.noise is None) == (fam.noise is None) for f in fams) > 1:  # several of a kind: name them
+            label = f"{fam.name}, {label}"
         curves[label] = {"mape": mape, "sd": mape_sd, "names": fam_names, "lowest": lowest}
         summary["noise"][label] = {"snr_db": list(config.snr_db),
                                    "mape": {t: mape[:, j].tolist() for j, t in enumerate(fam_names)}}
@@ -623,7 +626,7 @@ def _generator_section(gens: list[NetworkRef], store: DatasetStore, out: Path, c
     mae_img = per_r[0].mean(1)
     ranges = _ranges(store, names)
     params_n = normalize_parameters(params, ranges)
-    phase_names = {FM: "FM", NCD: "NCD", MD: "MD", 3: "MD both layers"}
+    phase_names = PHASE_NAMES
     p8 = figs.fig_generator_errors(mae_img, phase, phase_names, params_n, names, out / "fig8_generator_errors.png")
     rows = []
     summary["generator"] = {"num_realizations": len(refs), "num_test": int(len(idx)), "mae_by_phase": {}}
@@ -676,3 +679,79 @@ def _generator_section(gens: list[NetworkRef], store: DatasetStore, out: Path, c
         [[int(i), int(ph), *pv, float(mi), *per_r[0][k], *m_true[k], *m_gen[k]]
          for k, (i, ph, pv, mi) in enumerate(zip(idx, phase, params, mae_img))])
     return sec
+
+
+# ----------------------------------------------------------------------------------------------- generator vs simulator
+
+
+def image_phases(images: np.ndarray) -> np.ndarray:
+    """Phase codes read off m_z image pairs [n, 2, H, W] with the simulator's rule (``phases.classify``): pixel
+    means stand in for the layer magnetizations and the share of pixels pointing against the background
+    (``sign * m_z < -0.5``) for the reversed-site fractions. Applied alike to simulated and generated images."""
+    from scalinglab.simulators.moire.phases import REVERSED_Z, background_sign, classify
+
+    m = images.reshape(len(images), images.shape[1], -1)
+    mt, mb = m[:, 0].mean(1), m[:, 1].mean(1)
+    sign = background_sign(mt, mb)[:, None]
+    rt, rb = (sign * m[:, 0] < -REVERSED_Z).mean(1), (sign * m[:, 1] < -REVERSED_Z).mean(1)
+    return classify(mt, mb, rt, rb)
+
+
+def compare_with_simulator(checkpoint: str | os.PathLike, params: np.ndarray, data: str | None = None,
+                           profile: str | None = None, seed: int = 0, device: str = "cpu") -> dict[str, Any]:
+    """Generated images against freshly simulated ground states for the same (theta, J, D).
+
+    The simulation uses the image settings (grid, field of view, quadrant, interlayer model) of the dataset the
+    generator was trained on and the search of ``profile`` (default: the dataset's profile).
+
+    Args:
+        checkpoint: generator checkpoint.
+        params: [n, 3] theta (deg, a commensurate angle), J, D (meV).
+        data: the training dataset (default: the one recorded in the checkpoint).
+        profile: simulator profile of the ground-state search.
+        seed: seed of the random starts.
+        device: torch device of the generator and the simulation.
+
+    Returns:
+        {"mae" [n], "mae_per_layer" [n, 2], "phase_simulated" [n] (the simulator's label),
+        "phase_sim_images" [n], "phase_gen_images" [n], "seconds_generate", "seconds_simulate" (per image),
+        "generated", "simulated" [n, 2, H, W]}.
+    """
+    import time
+
+    from scalinglab.simulators.moire.campaign import CampaignConfig, simulate_chunk
+    from scalinglab.simulators.moire.lattice import m_for_angle
+    from scalinglab.training.checkpoint import load_checkpoint
+
+    net = load_checkpoint(checkpoint, device=device)
+    if net.mode != "generate" or net.input_names != ["theta", "J", "D"]:
+        raise ValueError(f"{checkpoint} is not a (theta, J, D) -> images generator")
+    data = data or net.info["meta"].get("data")
+    if data is None or not Path(data).exists():
+        raise FileNotFoundError(f"training dataset {data} not found: pass --data to read its image settings")
+    store = DatasetStore.open(data)
+    cfg = dict(store.metadata.get("config") or {})
+    store.close()
+    rows = []
+    for k, (theta, J, D) in enumerate(np.asarray(params, dtype=float)):
+        try:
+            m = m_for_angle(float(theta))
+        except ValueError as exc:
+            raise ValueError(f"row {k}: {exc}") from None
+        rows.append((m, float(J), float(D)))
+    keep = {k: cfg[k] for k in ("grid", "fov_nm", "quadrant", "interlayer") if k in cfg}
+    config = CampaignConfig.from_profile(profile or cfg.get("profile", "quick"), seed, params=tuple(rows),
+                                         device=device, **keep)
+    t0 = time.perf_counter()
+    sim = simulate_chunk(config, 0, len(rows))
+    t_sim = (time.perf_counter() - t0) / len(rows)
+    t0 = time.perf_counter()
+    gen = net.generate(sim["targets"])
+    t_gen = (time.perf_counter() - t0) / len(rows)
+    if gen.shape != sim["images"].shape:
+        raise ValueError(f"generator makes images {list(gen.shape[1:])}, the simulator {list(sim['images'].shape[1:])}")
+    per_layer = np.abs(gen - sim["images"]).reshape(len(rows), gen.shape[1], -1).mean(-1)
+    return {"mae": per_layer.mean(1), "mae_per_layer": per_layer, "phase_simulated": sim["phase"].astype(int),
+            "phase_sim_images": image_phases(sim["images"]), "phase_gen_images": image_phases(gen),
+            "seconds_generate": t_gen, "seconds_simulate": t_sim, "generated": gen, "simulated": sim["images"],
+            "targets": sim["targets"], "profile": config.profile}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from scalinglab.progress import progress_bar
@@ -71,6 +72,20 @@ def amplitude_figures(records: list[dict], out: Path, options: ReportOptions) ->
     return figs
 
 
+def analysis_links(results_root: Path, out: Path) -> list[tuple[str, str]]:
+    """Links (text, href relative to ``out``) to the ``scalinglab analyze`` pages kept inside the results directory.
+
+    The report only reads them (``*/analysis.json`` next to an ``index.html``); it never runs an analysis.
+    """
+    links = []
+    for marker in sorted(Path(results_root).glob("*/analysis.json")):
+        page = marker.with_name("index.html")
+        if page.is_file():
+            links.append((f"paper 2 error analyses: {marker.parent.name}/index.html",
+                          os.path.relpath(page, out)))
+    return links
+
+
 def build_report(
     results_dir: str | Path,
     out_dir: str | Path,
@@ -119,6 +134,6 @@ def build_report(
         figures = make_figures(analysis, out, progress=bar) + amplitude_figures(results.records, out, options)
         tables = write_tables(analysis, out)
         path = write_html(analysis, figures, out, messages=report_notes(analysis),
-                          table_files=[p.name for p in tables.values()])
+                          table_files=[p.name for p in tables.values()], links=analysis_links(results.root, out))
         bar.advance(1)
     return path

@@ -195,7 +195,7 @@ def _timings(analysis: Analysis) -> str:
 
 
 def write_html(analysis: Analysis, figures: list[Figure], out_dir: Path, *, messages: list[str] | None = None,
-               table_files: list[str] | None = None) -> Path:
+               table_files: list[str] | None = None, links: list[tuple[str, str]] | None = None) -> Path:
     """Write ``out_dir/index.html`` and return its path.
 
     Args:
@@ -204,6 +204,7 @@ def write_html(analysis: Analysis, figures: list[Figure], out_dir: Path, *, mess
         out_dir: report directory.
         messages: notes shown near the top (e.g. why a figure is missing).
         table_files: names of the table files written next to the page (mentioned, not linked).
+        links: (text, relative href) of related pages, e.g. the ``scalinglab analyze`` pages of this sweep.
     """
     res = analysis.results
     spec = res.resolved_spec.get("spec") or {}
@@ -228,6 +229,9 @@ def write_html(analysis: Analysis, figures: list[Figure], out_dir: Path, *, mess
     ]
     for msg in messages or []:
         body.append(f"<p class='note'>{escape(msg)}</p>")
+    if links:
+        items = "".join(f"<li><a href='{escape(href)}'>{escape(text)}</a></li>" for text, href in links)
+        body.append(f"<h2>Error analyses</h2><ul>{items}</ul>")
     body.append("<h2>Data-scaling exponents alpha_D</h2>" + _exponent_matrix(analysis))
     body.append("<h2>Figures</h2>")
     for fig in figures:

@@ -13,8 +13,8 @@ A checkpoint is one ``torch.save`` dict of plain types and tensors, loadable wit
 atomic (temp file + rename): a killed run never leaves a truncated checkpoint.
 
 Size on disk is that of the float32 weights: 4 bytes per parameter (``two_branch_fcn`` on 2 x 100 x 100 images
-with the default widths: 22.0 M parameters, 88 MB; ``fcn`` width 64: 1.3 M, 5 MB; ``generator_fcn`` (256, 512)
-on 2 x 100 x 100: 10.4 M, 42 MB).
+with the default widths: 22.3 M parameters, 89 MB; on 2 x 50 x 50 with widths (512, 256) / (256, 256): 3.0 M,
+12 MB; ``generator_fcn`` (256, 512) on 2 x 100 x 100: 10.4 M, 42 MB).
 """
 
 from __future__ import annotations
