@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+
 from scalinglab.cli._args import int_list_type
 
 _angles = int_list_type("commensurate indices", "8,10,12 or 8..12")
+_PROFILE_HELP = ("quick: m=8..12, 4 structured starts, tol 1e-2 meV, no refinement (minutes on 2 cores); "
+                 "standard: m=8..32, 4 structured + 2 random starts, competitors refined to 1e-3..1e-5 meV; "
+                 "paper: m=8..32, 4 structured + 50 random starts, refined to 1e-4..1e-6 meV (for CUDA / Ray GPUs)")
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a range lo,hi like 1,10, got {text!r}") from None
+    return lo, hi
 
 
 def register(subparsers) -> None:
@@ -13,14 +26,23 @@ def register(subparsers) -> None:
         description="Sample (theta, J, D) in the papers' ranges (theta over the commensurate angles), find each ground "
                     "state by batched relaxation of several starts, and store two-channel m_z images (top, bottom) "
                     "with targets theta (deg), J (meV), D (meV). FM samples go to a sibling store <name>_fm. "
-                    "Resumable: rerun the same command to continue.",
+                    "With --params FILE.csv every row (theta or m, J, D) becomes a sample, FM rows included. "
+                    "Per sample the store records the phase, the runner-up phase, the energy gap, its uncertainty "
+                    "and a resolved flag. Resumable: rerun the same command to continue.",
     )
-    p.add_argument("--num-samples", type=int, required=True,
-                   help="number of stored (non-FM) samples wanted in the dataset")
+    p.add_argument("--num-samples", type=int,
+                   help="number of stored (non-FM) samples wanted in the dataset (required unless --params)")
     p.add_argument("--out", required=True, help="dataset store directory (created or resumed)")
-    p.add_argument("--profile", choices=["quick", "paper"], default="quick",
-                   help="quick: m=8..12, 4 structured starts, tol 1e-2 meV (minutes on 2 cores); "
-                        "paper: m=8..32, 4 structured + 50 random starts, tol 1e-4 meV")
+    p.add_argument("--profile", choices=["quick", "standard", "paper"], default="quick", help=_PROFILE_HELP)
+    p.add_argument("--params", metavar="FILE.csv",
+                   help="explicit parameter sets: CSV with a header theta (deg; a commensurate angle to 1e-3) or m, "
+                        "and J, D (meV); every row becomes a sample (FM rows included in the main store)")
+    p.add_argument("--J-range", type=_range, metavar="LO,HI", help="range of the random J draws (meV; default 1,10)")
+    p.add_argument("--D-range", type=_range, metavar="LO,HI",
+                   help="range of the random D draws (meV; default 0.01,0.3)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of the relaxation: cpu (default) or cuda[:k] (float64); with --executor ray "
+                        "and cuda each task takes one GPU")
     p.add_argument("--seed", type=int, default=0, help="root seed of the parameter draws and random starts")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local: in-process (default); ray: chunks as Ray tasks, the driver writes the store")
@@ -50,8 +72,9 @@ def register(subparsers) -> None:
                    help="commensurate indices m of the panels (default 8,10,12: 3.89, 3.15, 2.65 deg)")
     q.add_argument("--num-j", type=int, default=8, help="grid points along J in [1, 10] meV (default 8)")
     q.add_argument("--num-d", type=int, default=8, help="grid points along D in [0.01, 0.3] meV (default 8)")
-    q.add_argument("--profile", choices=["quick", "paper"], default="quick",
-                   help="search settings to use (default quick)")
+    q.add_argument("--profile", choices=["quick", "standard", "paper"], default="quick",
+                   help="search settings to use (default quick): " + _PROFILE_HELP)
+    q.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda[:k]")
     q.add_argument("--interlayer", choices=["relaxed", "rigid"], help="DFT stacking table (default relaxed)")
     q.add_argument("--seed", type=int, default=0, help="seed of the starts")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -59,12 +82,21 @@ def register(subparsers) -> None:
 
 
 def handler(args) -> int:
-    from scalinglab.simulators.moire.campaign import fm_store_path, run_campaign
+    import numpy as np
+
+    from scalinglab.simulators.moire.campaign import fm_store_path, read_params_csv, run_campaign
+    from scalinglab.simulators.moire.phases import NUM_PHASES, PHASE_NAMES
 
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    params = read_params_csv(args.params) if args.params else None
+    if params is None and args.num_samples is None:
+        raise ValueError("--num-samples is required unless --params is given")
+    if params is not None and (args.J_range or args.D_range or args.angles):
+        raise ValueError("--params fixes every parameter: drop --angles, --J-range and --D-range")
     overrides = {"chunk_size": args.chunk_size, "m_values": args.angles, "interlayer": args.interlayer,
-                 "num_random": args.num_random, "tol": args.tol, "max_iter": args.max_iter, "grid": args.grid}
+                 "num_random": args.num_random, "tol": args.tol, "max_iter": args.max_iter, "grid": args.grid,
+                 "J_range": args.J_range, "D_range": args.D_range, "device": args.device, "params": params}
     if args.quadrant:
         overrides["quadrant"] = True
         if args.grid is None:
@@ -74,25 +106,30 @@ def handler(args) -> int:
     store = run_campaign(args.out, args.num_samples, profile=args.profile, seed=args.seed, executor=args.executor,
                          quiet=args.quiet, threads=args.threads, **overrides)
     try:
-        import numpy as np
-
-        phases = np.bincount(store.aux("phase"), minlength=3) if store.num_samples else np.zeros(3, int)
-        nonconv = int(np.count_nonzero(~store.aux("converged"))) if store.num_samples else 0
-        print(f"{store.path}: {store.num_samples} samples (FM {phases[0]}, NCD {phases[1]}, MD {phases[2]}; "
-              f"{nonconv} not converged); FM samples recorded in {fm_store_path(args.out)}")
+        n = store.num_samples
+        phases = np.bincount(store.aux("phase"), minlength=NUM_PHASES) if n else np.zeros(NUM_PHASES, int)
+        nonconv = int(np.count_nonzero(~store.aux("converged"))) if n else 0
+        unresolved = int(np.count_nonzero(~store.aux("resolved"))) if n else 0
+        counts = ", ".join(f"{PHASE_NAMES[k]} {phases[k]}" for k in range(NUM_PHASES))
+        print(f"{store.path}: {n} samples ({counts}; {nonconv} not converged, {unresolved} unresolved ordering); "
+              f"FM samples recorded in {fm_store_path(args.out)}")
     finally:
         store.close()
     return 0
 
 
 def phase_handler(args) -> int:
+    import numpy as np
+
     from scalinglab.simulators.moire.phase_diagram import phase_diagram
+    from scalinglab.simulators.moire.phases import NUM_PHASES, PHASE_NAMES
 
     overrides = {"interlayer": args.interlayer} if args.interlayer else {}
     grids = phase_diagram(args.out, args.angles, args.num_j, args.num_d, profile=args.profile, seed=args.seed,
-                          quiet=args.quiet, **overrides)
+                          quiet=args.quiet, device=args.device, **overrides)
     for m, g in grids.items():
-        counts = [int((g["phase"] == k).sum()) for k in range(3)]
-        print(f"m={m}: FM {counts[0]}, NCD {counts[1]}, MD {counts[2]}")
+        counts = ", ".join(f"{PHASE_NAMES[k]} {int((g['phase'] == k).sum())}" for k in range(NUM_PHASES))
+        print(f"m={m}: {counts}; unresolved {int(np.count_nonzero(~g['resolved']))}, "
+              f"not converged {int(np.count_nonzero(~g['converged']))}")
     print(f"wrote {args.out}")
     return 0

@@ -15,13 +15,23 @@ FM store already holds are skipped, so no sample is duplicated or lost.
 
 Non-converged samples (winner's max torque >= tol) are stored with ``aux/converged = False``, never silently.
 
-Profiles (stored in the dataset metadata):
+Profiles (stored in the dataset metadata; the ground-state search and its per-sample resolution are described in
+``ground_state.py``):
 
 - ``quick``: what a 2-core CPU does in minutes: the five largest angles (m = 8..12, theta 3.89..2.65 deg, the
   smallest supercells, 868..1876 spins), the four structured starts only (FM, MD top, MD bottom, NCD; no random
-  starts), torque tolerance 1e-2 meV, 400 iterations at most.
-- ``paper``: papers 1-2: all 25 commensurate angles (m = 8..32), the structured starts plus 50 random starts,
-  tolerance 1e-4 meV, 20000 iterations at most.
+  starts), torque tolerance 1e-2 meV, 400 iterations at most, no refinement: the energy gap to the runner-up phase
+  and its uncertainty come from the loose states (a CG estimate that can be short), so ``resolved`` is optimistic.
+- ``standard``: all 25 angles (m = 8..32), the structured starts plus 2 random starts, loose tolerance 1e-2 meV,
+  then the winner and its unresolved competitors refined to 1e-3 meV, and to 1e-4 and 1e-5 meV while a sample's
+  ordering stays unresolved. Cost on a 2-core CPU: see the README (measured samples per minute by angle range).
+- ``paper``: papers 1-2: all 25 angles, the structured starts plus 50 random starts, loose tolerance 1e-3 meV,
+  two candidates per competing phase refined to 1e-4 meV (paper tolerance), 1e-5 and 1e-6 while unresolved. Meant
+  for ``device="cuda"`` (float64) and Ray workers with GPUs (``executor="ray"``: one GPU and one CPU per task).
+
+Explicit parameter sets (``params=[(m, J, D), ...]``, CLI ``--params FILE.csv``): draw k is row k, every row is
+stored in the main store (FM rows included, ``include_fm`` forced on) and FM rows also in the FM store; resumable
+like random campaigns.
 
 Both use J in [1, 10] meV, D in [0.01, 0.3] meV, the relaxed local-stacking interlayer model and 100 x 100 images of
 a 100 nm field of view (``grid=200, quadrant=True`` gives paper 2's first-quadrant images).
@@ -47,7 +57,7 @@ from scalinglab.simulators.moire.ground_state import SearchConfig, search_ground
 from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
 from scalinglab.simulators.moire.interlayer import STACKING_MODELS, local_stacking_pairs
 from scalinglab.simulators.moire.lattice import M_MAX, M_MIN, _bilayer, twist_angle
-from scalinglab.simulators.moire.phases import FM, classify, layer_magnetizations
+from scalinglab.simulators.moire.phases import FM, PHASE_DESCRIPTIONS, PHASE_NAMES
 from scalinglab.simulators.moire.render import Renderer
 from scalinglab.simulators.moire.starts import STRUCTURED_STARTS
 
@@ -57,7 +67,7 @@ TARGET_UNITS = ["deg", "meV", "meV"]
 AUX_SPECS = {
     "draw": ("int64", ()),  # index of the parameter draw (unique per sample)
     "m": ("int16", ()),  # commensurate index
-    "phase": ("int8", ()),  # 0 FM, 1 NCD, 2 MD (phases.py)
+    "phase": ("int8", ()),  # 0 FM, 1 NCD, 2 MD, 3 MD2 (phases.py)
     "energy": ("float64", ()),  # total energy of the ground state (meV)
     "energy_per_site": ("float64", ()),  # meV
     "max_torque": ("float64", ()),  # meV
@@ -67,17 +77,31 @@ AUX_SPECS = {
     "converged": ("bool", ()),
     "m_top": ("float64", ()),
     "m_bottom": ("float64", ()),
+    "rev_top": ("float64", ()),  # fraction of reversed sites in the top layer (phases.py)
+    "rev_bottom": ("float64", ()),
+    "energy_uncertainty": ("float64", ()),  # estimated energy error of the ground state (meV/site)
+    "runner_up_phase": ("int8", ()),  # phase of the lowest state of another phase (-1: none found)
+    "energy_gap": ("float64", ()),  # E_runner-up - E_ground (meV/site; -1: none found)
+    "gap_uncertainty": ("float64", ()),  # meV/site (ground_state.py)
+    "resolved": ("bool", ()),  # energy_gap > resolve_k * gap_uncertainty (or no competitor found)
+    "partner_gap": ("float64", ()),  # MD ground states: E(best MD state, other layer) - E_ground (meV/site; -1 n/a)
 }
 
 PROFILES = {
-    "quick": dict(m_values=(8, 9, 10, 11, 12), structured=STRUCTURED_STARTS, num_random=0, tol=1e-2, max_iter=400),
-    "paper": dict(m_values=tuple(range(M_MIN, M_MAX + 1)), structured=STRUCTURED_STARTS, num_random=50, tol=1e-4,
-                  max_iter=20000),
+    "quick": dict(m_values=(8, 9, 10, 11, 12), structured=STRUCTURED_STARTS, num_random=0, tol=1e-2, max_iter=400,
+                  refine_tol=None),
+    "standard": dict(m_values=tuple(range(M_MIN, M_MAX + 1)), structured=STRUCTURED_STARTS, num_random=2, tol=1e-2,
+                     max_iter=3000, refine_tol=1e-3, refine_levels=2, refine_max_iter=5000, candidates_per_phase=1),
+    "paper": dict(m_values=tuple(range(M_MIN, M_MAX + 1)), structured=STRUCTURED_STARTS, num_random=50, tol=1e-3,
+                  max_iter=20000, refine_tol=1e-4, refine_levels=2, refine_max_iter=20000, candidates_per_phase=2),
 }
 PROFILE_DESCRIPTIONS = {
     "quick": "quick: m=8..12 (theta 3.89..2.65 deg), 4 structured starts, no random starts, tol 1e-2 meV, "
-             "max_iter 400",
-    "paper": "paper: m=8..32 (theta 3.89..1.02 deg), 4 structured + 50 random starts, tol 1e-4 meV, max_iter 20000",
+             "max_iter 400, no refinement (gap uncertainty from the loose states)",
+    "standard": "standard: m=8..32 (theta 3.89..1.02 deg), 4 structured + 2 random starts, loose tol 1e-2 meV, "
+                "competitors refined to 1e-3 meV (and 1e-4, 1e-5 while unresolved)",
+    "paper": "paper: m=8..32 (theta 3.89..1.02 deg), 4 structured + 50 random starts, loose tol 1e-3 meV, "
+             "2 competitors per phase refined to 1e-4 meV (and 1e-5, 1e-6 while unresolved); for CUDA / Ray GPUs",
 }
 
 
@@ -86,17 +110,22 @@ class CampaignConfig:
     """Full configuration of a CrI3 campaign (stored as the dataset's ``metadata["config"]``).
 
     Attributes:
-        profile: "quick" or "paper" (sets the defaults below).
+        profile: "quick", "standard" or "paper" (sets the defaults below).
         seed: root seed of all draws and random starts.
         m_values: commensurate indices sampled uniformly (theta = twist_angle(m)), each in 8..32.
         J_range: intralayer exchange range (meV), 0 < lo <= hi (ferromagnetic intralayer coupling).
         D_range: anisotropy range (meV), 0 <= lo <= hi (easy axis).
         interlayer: "relaxed" or "rigid" DFT stacking table.
-        structured, num_random, tol, max_iter: ground-state search (see ``SearchConfig``).
+        structured, num_random, tol, max_iter, refine_tol, refine_levels, refine_max_iter, candidates_per_phase,
+            resolve_k: ground-state search (see ``SearchConfig``).
         grid, fov_nm, quadrant: image rasterization (see ``render.Renderer``).
         include_fm: also put FM samples into the main store (they are always recorded in the FM store).
         chunk_size: draws per chunk (one store append, one unit of resumable work, one Ray task).
         dtype: "float64" (default) or "float32" relaxation.
+        device: torch device of the relaxation ("cpu", "cuda", "cuda:1"); not part of the stored configuration
+            (results agree to rounding across devices, so a resume may switch).
+        params: explicit parameter sets ((m, J, D), ...) instead of random draws: draw k is row k, every row is a
+            sample (``include_fm`` is forced on, FM rows are in the main store and also in the FM store).
     """
 
     profile: str = "quick"
@@ -109,12 +138,19 @@ class CampaignConfig:
     num_random: int = 0
     tol: float = 1e-2
     max_iter: int = 400
+    refine_tol: float | None = None
+    refine_levels: int = 2
+    refine_max_iter: int = 5000
+    candidates_per_phase: int = 1
+    resolve_k: float = 3.0
     grid: int = 100
     fov_nm: float = 100.0
     quadrant: bool = False
     include_fm: bool = False
     chunk_size: int = 256
     dtype: str = "float64"
+    device: str = "cpu"
+    params: tuple[tuple[int, float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -138,6 +174,21 @@ class CampaignConfig:
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if self.grid < 2 or (self.quadrant and self.grid % 2) or not self.fov_nm > 0:
             raise ValueError(f"invalid image settings grid={self.grid}, fov_nm={self.fov_nm}, quadrant={self.quadrant}")
+        if not str(self.device).startswith(("cpu", "cuda")):
+            raise ValueError(f"device must be 'cpu' or 'cuda[:k]', got {self.device!r}")
+        if self.params is not None:
+            if not self.params:
+                raise ValueError("params is empty")
+            for k, row in enumerate(self.params):
+                if len(row) != 3:
+                    raise ValueError(f"params row {k}: expected (m, J, D), got {row!r}")
+                m, j, d = row
+                if isinstance(m, bool) or not float(m).is_integer() or not M_MIN <= int(m) <= M_MAX:
+                    raise ValueError(f"params row {k}: commensurate index m={m} outside {M_MIN}..{M_MAX}")
+                if not (np.isfinite(j) and j > 0 and np.isfinite(d) and d >= 0):
+                    raise ValueError(f"params row {k}: need J > 0 and D >= 0 (meV), got J={j}, D={d}")
+            if not self.include_fm:
+                raise ValueError("params campaigns store every row: include_fm must be True")
         self.search()  # validates the search settings
 
     @classmethod
@@ -151,6 +202,9 @@ class CampaignConfig:
             raise ValueError(f"unknown campaign option(s): {unknown}")
         kw = dict(PROFILES[profile])
         kw.update({k: v for k, v in overrides.items() if v is not None})
+        if kw.get("params") is not None:
+            kw["params"] = tuple((int(m), float(j), float(d)) for m, j, d in kw["params"])
+            kw["include_fm"] = True
         kw["m_values"] = tuple(int(m) for m in kw["m_values"])
         kw["structured"] = tuple(kw["structured"])
         for key in ("J_range", "D_range"):
@@ -160,15 +214,21 @@ class CampaignConfig:
 
     def search(self) -> SearchConfig:
         return SearchConfig(structured=self.structured, num_random=self.num_random, tol=self.tol,
-                            max_iter=self.max_iter)
+                            max_iter=self.max_iter, refine_tol=self.refine_tol, refine_levels=self.refine_levels,
+                            refine_max_iter=self.refine_max_iter, candidates_per_phase=self.candidates_per_phase,
+                            resolve_k=self.resolve_k)
 
     def to_dict(self) -> dict:
         """The configuration that determines the samples (stored as ``metadata["config"]``; a resume must match).
 
-        ``chunk_size`` is left out: samples depend only on the draw index, so a resume may use another chunking.
+        ``chunk_size`` and ``device`` are left out: samples depend only on the draw index (and agree to rounding
+        across devices), so a resume may use another chunking or device.
         """
         d = dataclasses.asdict(self)
         d.pop("chunk_size")
+        d.pop("device")
+        if d["params"] is not None:
+            d["params"] = [list(r) for r in d["params"]]
         d["m_values"] = list(d["m_values"])
         d["structured"] = list(d["structured"])
         d["J_range"] = list(d["J_range"])
@@ -182,28 +242,47 @@ class CampaignConfig:
 
 
 def draw_parameters(config: CampaignConfig, start: int, stop: int) -> dict[str, np.ndarray]:
-    """Parameter draws ``start..stop-1`` (deterministic per draw index, independent of chunking).
+    """Parameter draws ``start..stop-1`` (deterministic per draw index, independent of chunking; with
+    ``config.params``, rows ``start..min(stop, len(params))-1``).
 
     Returns:
         dict with "draw", "m", "theta" (deg), "J" (meV), "D" (meV), "seed" arrays of length stop - start.
     """
+    if config.params is not None:
+        stop = min(stop, len(config.params))
     draws = np.arange(start, stop, dtype=np.int64)
     ms, js, ds, seeds = [], [], [], []
     for k in draws:
-        g = rng(config.seed, "cri3-draw", int(k))
-        ms.append(int(config.m_values[g.integers(len(config.m_values))]))
-        js.append(g.uniform(*config.J_range))
-        ds.append(g.uniform(*config.D_range))
+        if config.params is not None:
+            m, j, d = config.params[int(k)]
+            ms.append(m)
+            js.append(j)
+            ds.append(d)
+        else:
+            g = rng(config.seed, "cri3-draw", int(k))
+            ms.append(int(config.m_values[g.integers(len(config.m_values))]))
+            js.append(g.uniform(*config.J_range))
+            ds.append(g.uniform(*config.D_range))
         seeds.append(derive_seed(config.seed, "cri3-starts", int(k)))
     ms = np.array(ms, dtype=np.int64)
     return {"draw": draws, "m": ms, "theta": np.array([twist_angle(m) for m in ms]), "J": np.array(js),
             "D": np.array(ds), "seed": np.array(seeds, dtype=np.int64)}
 
 
+def check_device(device: str) -> str:
+    """The device string, or a one-line ValueError when CUDA is requested but unavailable."""
+    device = str(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available (torch {torch.__version__}, "
+                         "torch.cuda.is_available() is False); use --device cpu")
+    return device
+
+
 @lru_cache(maxsize=8)
-def _hamiltonian(m: int, interlayer: str, dtype: str) -> MoireHamiltonian:
+def _hamiltonian(m: int, interlayer: str, dtype: str, device: str = "cpu") -> MoireHamiltonian:
     lat = _bilayer(m)
-    return MoireHamiltonian(lat, local_stacking_pairs(lat, interlayer), dtype=getattr(torch, dtype))
+    return MoireHamiltonian(lat, local_stacking_pairs(lat, interlayer), dtype=getattr(torch, dtype),
+                            device=check_device(device))
 
 
 def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -214,7 +293,7 @@ def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, n
         ``AUX_SPECS``.
     """
     p = draw_parameters(config, start, stop)
-    n = stop - start
+    n = len(p["draw"])
     out = {"images": np.zeros((n, *config.image_shape), dtype=np.float32), "targets": np.stack(
         [p["theta"], p["J"], p["D"]], 1)}
     for key, (dt, _) in AUX_SPECS.items():
@@ -224,10 +303,11 @@ def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, n
     search = config.search()
     for m in np.unique(p["m"]):
         sel = np.nonzero(p["m"] == m)[0]
-        ham = _hamiltonian(int(m), config.interlayer, config.dtype)
+        ham = _hamiltonian(int(m), config.interlayer, config.dtype, config.device)
         gs = search_ground_states(ham, p["J"][sel], p["D"][sel], p["seed"][sel], search)
-        mt, mb = layer_magnetizations(gs.spins, ham.lat.layer)
-        out["phase"][sel] = classify(mt, mb)
+        for key in ("phase", "m_top", "m_bottom", "rev_top", "rev_bottom", "energy_uncertainty", "runner_up_phase",
+                    "energy_gap", "gap_uncertainty", "resolved", "partner_gap"):
+            out[key][sel] = getattr(gs, key)
         out["energy"][sel] = gs.energy
         out["energy_per_site"][sel] = gs.energy / ham.num_sites
         out["max_torque"][sel] = gs.max_torque
@@ -235,8 +315,6 @@ def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, n
         out["total_iterations"][sel] = gs.total_iterations
         out["start"][sel] = gs.start
         out["converged"][sel] = gs.converged
-        out["m_top"][sel] = mt
-        out["m_bottom"][sel] = mb
         out["images"][sel] = Renderer(ham.lat, config.grid, config.fov_nm, config.quadrant)(gs.spins)
     return out
 
@@ -256,7 +334,8 @@ def _metadata(config: CampaignConfig, kind: str) -> dict:
         "profile_description": PROFILE_DESCRIPTIONS[config.profile],
         "store_kind": kind,
         "start_names": names,
-        "phase_names": {"0": "FM", "1": "NCD", "2": "MD"},
+        "phase_names": {str(k): v for k, v in PHASE_NAMES.items()},
+        "phase_descriptions": {str(k): v for k, v in PHASE_DESCRIPTIONS.items()},
         "image_channels": ["top", "bottom"],
         "image_convention": "row 0 = smallest y (origin='lower'); field of view centred on the AA point",
         "interlayer_model": f"local_stacking:{config.interlayer}",
@@ -304,26 +383,33 @@ def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick
 
     Args:
         out: dataset store path (created or resumed; a different configuration is refused).
-        num_samples: stored samples wanted (non-FM samples unless ``include_fm=True``), >= 1.
-        profile: "quick" or "paper".
+        num_samples: stored samples wanted (non-FM samples unless ``include_fm=True``), >= 1; with ``params``,
+            at most the number of rows (None: all rows).
+        profile: "quick", "standard" or "paper".
         seed: root seed.
         executor: "local" (in-process) or "ray" (chunks as Ray tasks; the driver writes results in order).
         quiet: no progress bar.
         threads: torch CPU threads of the local executor during the campaign (restored afterwards); None keeps
             torch's setting. Default 1: on a busy 2-core machine one thread was 2-10x faster than two (OpenMP
             contention); use ``executor="ray"`` to occupy several cores with one-thread tasks.
-        **overrides: ``CampaignConfig`` fields (e.g. ``chunk_size=128``, ``m_values=(8, 9)``).
+        **overrides: ``CampaignConfig`` fields (e.g. ``chunk_size=128``, ``m_values=(8, 9)``, ``device="cuda"``,
+            ``params=[(m, J, D), ...]``).
 
     Returns:
         The main ``DatasetStore`` (open for appending; call ``close()`` when done).
     """
-    if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+    if num_samples is None and overrides.get("params") is not None:
+        num_samples = len(overrides["params"])
+    if isinstance(num_samples, bool) or num_samples is None or int(num_samples) != num_samples or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
     if executor not in ("local", "ray"):
         raise ValueError(f"unknown executor '{executor}'; choose 'local' or 'ray'")
     if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
         raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
     config = CampaignConfig.from_profile(profile, seed, **overrides)
+    check_device(config.device)
+    if config.params is not None and num_samples > len(config.params):
+        raise ValueError(f"num_samples={num_samples} exceeds the {len(config.params)} rows of params")
     out = Path(out)
     main, fm = _open_stores(out, config)
     prev_threads = torch.get_num_threads()
@@ -350,6 +436,8 @@ def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick
                     # Results depend only on the draw index, so the last chunks may be shorter: about 3 draws per
                     # missing sample (the FM fraction is ~60% in the quick profile) instead of a full chunk.
                     size = min(config.chunk_size, max(8, 3 * need))
+                    if config.params is not None:
+                        size = min(size, len(config.params) - k)
                     res = simulate_chunk(config, k, k + size)
                     k += size
                     stored, _, _ = _write_chunk(main, fm, res, need, config.include_fm)
@@ -361,20 +449,35 @@ def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick
 
 
 def _chunk_results_ray(config: CampaignConfig, start: int):
-    """Chunks as Ray tasks, a window of them in flight, yielded in draw order (the driver writes)."""
+    """Chunks as Ray tasks, a window of them in flight, yielded in draw order (the driver writes).
+
+    Resources are explicit: each task takes one CPU (``torch.set_num_threads(1)`` inside) and, when the
+    configuration's device is CUDA, one GPU (Ray sets CUDA_VISIBLE_DEVICES, so the task uses "cuda"); the window is
+    the number of such slots in the cluster.
+    """
     import ray
 
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    remote = ray.remote(num_cpus=1)(_ray_chunk)
-    window = max(1, int(ray.available_resources().get("CPU", 1)))
+    gpu = str(config.device).startswith("cuda")
+    remote = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0)(_ray_chunk)
+    avail = ray.available_resources()
+    window = max(1, int(avail.get("GPU", 0) if gpu else avail.get("CPU", 1)))
+    if gpu and not avail.get("GPU"):
+        raise ValueError("device 'cuda' with executor 'ray' needs GPUs in the Ray cluster; none are available")
+    total = len(config.params) if config.params is not None else None
+    task_config = config.to_dict()
+    task_config["device"] = "cuda" if gpu else "cpu"
     k = start
     pending = []
     try:
         while True:
-            while len(pending) < window:
-                pending.append(remote.remote(config.to_dict(), k, k + config.chunk_size))
-                k += config.chunk_size
+            while len(pending) < window and (total is None or k < total):
+                stop = k + config.chunk_size if total is None else min(total, k + config.chunk_size)
+                pending.append(remote.remote(task_config, k, stop))
+                k = stop
+            if not pending:
+                return
             yield ray.get(pending.pop(0))
     finally:
         for ref in pending:
@@ -383,6 +486,76 @@ def _chunk_results_ray(config: CampaignConfig, start: int):
 
 def _ray_chunk(config_dict: dict, start: int, stop: int) -> dict[str, np.ndarray]:
     torch.set_num_threads(1)  # one Ray CPU per task
+    config_dict = dict(config_dict)
     profile = config_dict.pop("profile")
     seed = config_dict.pop("seed")
     return simulate_chunk(CampaignConfig.from_profile(profile, seed, **config_dict), start, stop)
+
+
+#: Columns accepted in a parameter CSV (one of theta / m, plus J and D).
+PARAM_COLUMNS = ("theta", "m", "J", "D")
+
+
+def read_params_csv(path: str | os.PathLike, atol_deg: float = 1e-3) -> tuple[tuple[int, float, float], ...]:
+    """Explicit parameter sets from a CSV file with a header: columns theta (deg) or m, and J, D (meV).
+
+    Args:
+        path: CSV file.
+        atol_deg: a theta must be a commensurate angle (m = 8..32) to within this (deg).
+
+    Returns:
+        ((m, J, D), ...) in file order.
+
+    Raises:
+        ValueError: one line naming the problem (unknown or missing column, unparsable value, an angle that is not
+            commensurate with the row and the nearest commensurate angles).
+    """
+    import csv
+
+    from scalinglab.simulators.moire.lattice import commensurate_angles
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"params file {path} does not exist")
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]
+    if not rows:
+        raise ValueError(f"params file {path} is empty")
+    header = [c.strip() for c in rows[0]]
+    unknown = [c for c in header if c not in PARAM_COLUMNS]
+    if unknown:
+        raise ValueError(f"params file {path}: unknown column {unknown[0]!r}; expected theta (or m), J, D")
+    if len(set(header)) != len(header):
+        raise ValueError(f"params file {path}: repeated column in header {header}")
+    if "J" not in header or "D" not in header or ("theta" in header) == ("m" in header):
+        raise ValueError(f"params file {path}: need columns J, D and exactly one of theta, m; got {header}")
+    angles = commensurate_angles()
+    out = []
+    for k, row in enumerate(rows[1:], start=1):
+        if len(row) != len(header):
+            raise ValueError(f"params file {path}, row {k}: {len(row)} values for {len(header)} columns")
+        try:
+            vals = {c: float(v) for c, v in zip(header, row)}
+        except ValueError:
+            raise ValueError(f"params file {path}, row {k}: non-numeric value in {row}") from None
+        if "m" in vals:
+            m = vals["m"]
+            if not m.is_integer() or not M_MIN <= m <= M_MAX:
+                raise ValueError(f"params file {path}, row {k}: m={row[header.index('m')]} is not an integer in "
+                                 f"{M_MIN}..{M_MAX}")
+            m = int(m)
+        else:
+            th = vals["theta"]
+            near = sorted(angles.items(), key=lambda mt: abs(mt[1] - th))
+            if not abs(near[0][1] - th) <= atol_deg:
+                two = sorted(near[:2], key=lambda mt: mt[1])
+                raise ValueError(f"params file {path}, row {k}: theta={th} deg is not a commensurate angle (within "
+                                 f"{atol_deg} deg); nearest: " + ", ".join(f"{t:.4f} (m={m})" for m, t in two))
+            m = near[0][0]
+        j, d = vals["J"], vals["D"]
+        if not (np.isfinite(j) and j > 0 and np.isfinite(d) and d >= 0):
+            raise ValueError(f"params file {path}, row {k}: need J > 0 and D >= 0 (meV), got J={j}, D={d}")
+        out.append((m, j, d))
+    if not out:
+        raise ValueError(f"params file {path} has a header but no rows")
+    return tuple(out)

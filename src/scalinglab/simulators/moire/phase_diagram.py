@@ -1,8 +1,10 @@
-"""FM / NCD / MD phase diagram over (J, D) for a few twist angles, as a PNG.
+"""FM / NCD / MD / MD2 phase diagram over (J, D) for a few twist angles, as a PNG (and the grid as .npz).
 
 For each angle a regular J x D grid (inside the paper's ranges) is relaxed with the campaign's ground-state search
 and every point is classified (phases.py). The figure has one panel per angle, J on x and D on y, with the phase
-as a colour (FM grey, NCD orange, MD blue).
+as a colour (FM grey, NCD orange, MD blue, MD2 purple); points whose energy ordering is not resolved
+(ground_state.py: gap <= k x uncertainty) are circled, non-converged winners crossed. The grid arrays are saved
+next to the PNG (``<out>.npz``: J, D and per angle phase, runner-up, gap, uncertainty, resolved, converged).
 
 Reference:
     Paper 2, Fig. 11 (phase classification of the dataset) and Appendix A.
@@ -16,10 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from scalinglab.progress import progress_bar
-from scalinglab.simulators.moire.campaign import CampaignConfig, _hamiltonian
+from scalinglab.simulators.moire.campaign import CampaignConfig, _hamiltonian, check_device
 from scalinglab.simulators.moire.ground_state import search_ground_states
 from scalinglab.simulators.moire.lattice import check_m, twist_angle
-from scalinglab.simulators.moire.phases import PHASE_NAMES, classify, layer_magnetizations
+from scalinglab.simulators.moire.phases import NUM_PHASES, PHASE_NAMES
+
+GRID_KEYS = ("phase", "m_top", "m_bottom", "converged", "resolved", "runner_up_phase", "energy_gap",
+             "gap_uncertainty", "energy_per_site", "partner_gap")
 
 
 def phase_grid(m: int, J_values, D_values, config: CampaignConfig) -> dict[str, np.ndarray]:
@@ -29,25 +34,26 @@ def phase_grid(m: int, J_values, D_values, config: CampaignConfig) -> dict[str, 
         m: commensurate index (8..32).
         J_values: [nJ] intralayer exchange values (meV).
         D_values: [nD] anisotropy values (meV).
-        config: campaign configuration (search settings, interlayer model, dtype, seed).
+        config: campaign configuration (search settings, interlayer model, dtype, device, seed).
 
     Returns:
-        dict with "phase" [nD, nJ] int8, "m_top", "m_bottom", "converged" [nD, nJ].
+        dict of [nD, nJ] arrays: "phase" int8, "m_top", "m_bottom", "converged", "resolved", "runner_up_phase",
+        "energy_gap", "gap_uncertainty" (meV/site), "energy_per_site", "partner_gap".
     """
     m = check_m(m)
     jj, dd = np.meshgrid(np.asarray(J_values, float), np.asarray(D_values, float))
-    ham = _hamiltonian(m, config.interlayer, config.dtype)
+    ham = _hamiltonian(m, config.interlayer, config.dtype, config.device)
     seeds = np.arange(jj.size) + config.seed * 1_000_003
     gs = search_ground_states(ham, jj.ravel(), dd.ravel(), seeds, config.search())
-    mt, mb = layer_magnetizations(gs.spins, ham.lat.layer)
     shape = jj.shape
-    return {"phase": classify(mt, mb).reshape(shape), "m_top": mt.reshape(shape), "m_bottom": mb.reshape(shape),
-            "converged": gs.converged.reshape(shape)}
+    out = {k: np.asarray(getattr(gs, k)).reshape(shape) for k in GRID_KEYS if hasattr(gs, k) and k != "energy_per_site"}
+    out["energy_per_site"] = (gs.energy / ham.num_sites).reshape(shape)
+    return out
 
 
 def phase_diagram(out: str | os.PathLike, m_values=(8, 10, 12), num_J: int = 8, num_D: int = 8,
                   profile: str = "quick", seed: int = 0, quiet: bool = False, **overrides) -> dict[int, dict]:
-    """Compute and plot the FM / NCD / MD phase diagram over (J, D) for a few angles.
+    """Compute and plot the FM / NCD / MD / MD2 phase diagram over (J, D) for a few angles.
 
     Args:
         out: PNG path.
@@ -67,6 +73,7 @@ def phase_diagram(out: str | os.PathLike, m_values=(8, 10, 12), num_J: int = 8, 
     if not m_values:
         raise ValueError("m_values is empty")
     config = CampaignConfig.from_profile(profile, seed, **overrides)
+    check_device(config.device)
     J = np.linspace(*config.J_range, num_J)
     D = np.linspace(*config.D_range, num_D)
     grids = {}
@@ -75,6 +82,10 @@ def phase_diagram(out: str | os.PathLike, m_values=(8, 10, 12), num_J: int = 8, 
             grids[m] = phase_grid(m, J, D, config)
             bar.advance(1)
     _plot(Path(out), grids, J, D, config)
+    arrays = {"J": J, "D": D, "m_values": np.array(m_values)}
+    for m, g in grids.items():
+        arrays.update({f"m{m}_{k}": v for k, v in g.items()})
+    np.savez(Path(out).with_suffix(".npz"), **arrays)
     return grids
 
 
@@ -84,27 +95,34 @@ def _plot(out: Path, grids: dict, J: np.ndarray, D: np.ndarray, config: Campaign
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    colours = ["#9e9e9e", "#f28e2b", "#4e79a7"]  # FM, NCD, MD
+    colours = ["#9e9e9e", "#f28e2b", "#4e79a7", "#b07aa1"]  # FM, NCD, MD, MD2
+    assert len(colours) == NUM_PHASES
     cmap = ListedColormap(colours)
-    fig, axes = plt.subplots(1, len(grids), figsize=(3.4 * len(grids), 3.3), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.4 * len(grids), 3.5), squeeze=False, sharey=True)
     dj, dd = (J[1] - J[0]) / 2, (D[1] - D[0]) / 2
+    jj, ddg = np.meshgrid(J, D)
     for ax, (m, g) in zip(axes[0], grids.items()):
-        ax.imshow(g["phase"], origin="lower", cmap=cmap, vmin=-0.5, vmax=2.5, aspect="auto", interpolation="nearest",
-                  extent=(J[0] - dj, J[-1] + dj, D[0] - dd, D[-1] + dd))
+        ax.imshow(g["phase"], origin="lower", cmap=cmap, vmin=-0.5, vmax=NUM_PHASES - 0.5, aspect="auto",
+                  interpolation="nearest", extent=(J[0] - dj, J[-1] + dj, D[0] - dd, D[-1] + dd))
+        unres = ~g["resolved"]
+        if unres.any():
+            ax.plot(jj[unres], ddg[unres], "o", mfc="none", mec="k", ms=7)
         bad = ~g["converged"]
         if bad.any():
-            jj, ddg = np.meshgrid(J, D)
-            ax.plot(jj[bad], ddg[bad], "kx", ms=4, label="not converged")
-        ax.set_title(f"theta = {twist_angle(m):.2f} deg (m = {m})", fontsize=9)
+            ax.plot(jj[bad], ddg[bad], "kx", ms=4)
+        ax.set_title(f"theta = {twist_angle(m):.2f} deg (m = {m}); {int(unres.sum())} unresolved", fontsize=8)
         ax.set_xlabel("J (meV)")
     axes[0, 0].set_ylabel("D (meV)")
     handles = [Patch(color=c, label=PHASE_NAMES[k]) for k, c in enumerate(colours)]
-    fig.legend(handles=handles, loc="upper right", fontsize=8, ncol=3)
-    fig.suptitle(f"twisted bilayer CrI3 phases ({config.profile} search, {config.interlayer} interlayer)",
-                 fontsize=9, x=0.3)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    handles += [Line2D([], [], ls="none", marker="o", mfc="none", mec="k", label="unresolved"),
+                Line2D([], [], ls="none", marker="x", color="k", label="not converged")]
+    fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=6)
+    fig.suptitle(f"twisted bilayer CrI3 phases ({config.profile} search, seed {config.seed}, {config.interlayer} "
+                 "interlayer)", fontsize=8, x=0.3, y=0.99)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
