@@ -135,3 +135,70 @@ def test_ray_executor_matches_local(tmp_path):
     sa, sb = DatasetStore.open(a), DatasetStore.open(b)
     assert np.array_equal(sa.aux("draw"), sb.aux("draw"))
     assert np.allclose(sa.inputs(), sb.inputs(), atol=1e-5)
+
+
+def _write_csv(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_params_csv_rows_become_samples_and_resume(tmp_path):
+    from scalinglab.simulators.moire.campaign import read_params_csv
+    from scalinglab.simulators.moire.lattice import twist_angle
+
+    csv = _write_csv(tmp_path / "p.csv", f"theta,J,D\n{twist_angle(8):.5f},9.5,0.25\n{twist_angle(8):.5f},1.2,0.1\n"
+                                         "3.8902,2.0,0.2\n")
+    params = read_params_csv(csv)
+    assert [p[0] for p in params] == [8, 8, 8] and params[1][1:] == (1.2, 0.1)
+    out = tmp_path / "p.zarr"
+    run_campaign(out, None, quiet=True, params=params, **{**FAST, "m_values": None}).close()
+    st = DatasetStore.open(out)
+    assert st.num_samples == 3 and np.array_equal(st.aux("draw"), [0, 1, 2])  # FM rows included
+    assert np.allclose(st.targets()[:, 1:], [[9.5, 0.25], [1.2, 0.1], [2.0, 0.2]])
+    for key in ("runner_up_phase", "energy_gap", "gap_uncertainty", "resolved", "partner_gap", "rev_top"):
+        assert len(st.aux(key)) == 3
+    assert st.aux("phase")[0] == FM and len(DatasetStore.open(fm_store_path(out)).aux("draw")) >= 1
+    # Resume: the same request adds nothing.
+    run_campaign(out, None, quiet=True, params=params, **{**FAST, "m_values": None}).close()
+    assert DatasetStore.open(out).num_samples == 3
+
+
+@pytest.mark.parametrize("text,match", [
+    ("theta,J,D,K\n3.89,1,0.1,2\n", "unknown column 'K'"),
+    ("theta,J,D\n3.0,1,0.1\n", r"row 1: theta=3.0 deg is not a commensurate angle.*nearest: 2.8\d+ \(m=11\), 3.1\d+"),
+    ("m,J,D\n7,1,0.1\n", "row 1: m=7"),
+    ("J,D\n1,0.1\n", "exactly one of theta, m"),
+    ("m,J,D\n8,-1,0.1\n", "J > 0"),
+])
+def test_params_csv_errors_are_one_line(tmp_path, text, match):
+    from scalinglab.simulators.moire.campaign import read_params_csv
+
+    with pytest.raises(ValueError, match=match) as err:
+        read_params_csv(_write_csv(tmp_path / "bad.csv", text))
+    assert "\n" not in str(err.value)
+
+
+def test_cli_params_and_device_errors(capsys, tmp_path):
+    import torch
+
+    from scalinglab.cli import main
+
+    bad = _write_csv(tmp_path / "bad.csv", "theta,J,D,X\n3.89,1,0.1,0\n")
+    assert main(["simulate", "cri3", "--out", str(tmp_path / "c.zarr"), "--params", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown column 'X'" in err[0]
+    assert main(["simulate", "cri3", "--out", str(tmp_path / "c.zarr")]) == 2
+    assert "--num-samples is required" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["simulate", "cri3", "--num-samples", "2", "--out", str(tmp_path / "d.zarr"),
+                     "--device", "cuda"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "CUDA is not available" in err[0]
+        assert not (tmp_path / "d.zarr").exists()
+
+
+def test_j_and_d_ranges_reach_the_draws():
+    cfg = CampaignConfig.from_profile("quick", 0, J_range=(2.0, 3.0), D_range=(0.1, 0.2))
+    p = draw_parameters(cfg, 0, 50)
+    assert p["J"].min() >= 2 and p["J"].max() <= 3 and p["D"].min() >= 0.1 and p["D"].max() <= 0.2
+    assert set(CampaignConfig.from_profile("standard", 0).m_values) == set(range(8, 33))
