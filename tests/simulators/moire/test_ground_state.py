@@ -82,3 +82,18 @@ def test_search_config_errors():
         SearchConfig(tol=1e-3, refine_tol=1e-2)
     with pytest.raises(ValueError, match="resolve_k"):
         SearchConfig(resolve_k=0)
+
+
+def test_phase_diagram_marks_unresolved_points(tmp_path):
+    """A 2 x 2 diagram at m = 8 with an absurd resolution factor: every point with a competitor is unresolved."""
+    from scalinglab.simulators.moire.phase_diagram import phase_diagram
+
+    out = tmp_path / "pd.png"
+    grids = phase_diagram(out, [8], 2, 2, profile="quick", quiet=True, J_range=(1.0, 1.5), D_range=(0.1, 0.3),
+                          max_iter=300, resolve_k=1e15)
+    g = grids[8]
+    assert out.exists() and out.with_suffix(".npz").exists()
+    assert g["phase"].shape == (2, 2) and g["resolved"].dtype == bool
+    assert np.array_equal(g["resolved"], g["runner_up_phase"] == NONE)
+    saved = np.load(out.with_suffix(".npz"))
+    assert np.array_equal(saved["m8_phase"], g["phase"])
