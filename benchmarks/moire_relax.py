@@ -5,7 +5,10 @@ batch, compiled step) against the same minimization run one replica at a time (t
 m >= 20 (target >= 1e7 spin-iterations/s on a 2-core CPU), and (2) wall seconds per parameter set of the ground-state
 search of the ``quick`` and ``paper`` campaign profiles over the angle range.
 
-Usage: python benchmarks/moire_relax.py [--quick] [--threads 1]
+The relaxer's method is ``relax.DEFAULT_METHOD`` (L-BFGS-OSO since issue 10) unless ``--method`` is given; the
+ground-state search always uses the default. Comparison against Spirit: ``benchmarks/moire_spirit.py``.
+
+Usage: python benchmarks/moire_relax.py [--quick] [--threads 1] [--method lbfgs]
 Prints a table and, last, one JSON line.
 """
 
@@ -22,11 +25,11 @@ import torch
 from scalinglab.simulators.moire.campaign import PROFILES, CampaignConfig, _hamiltonian
 from scalinglab.simulators.moire.ground_state import search_ground_states
 from scalinglab.simulators.moire.lattice import twist_angle
-from scalinglab.simulators.moire.relax import relax
+from scalinglab.simulators.moire.relax import DEFAULT_METHOD, METHODS, relax
 from scalinglab.simulators.moire.starts import initial_states
 
 
-def throughput(m: int, num_replicas: int, iters: int, sequential: bool) -> float:
+def throughput(m: int, num_replicas: int, iters: int, sequential: bool, method: str = DEFAULT_METHOD) -> float:
     """Spin-iterations per second for a fixed number of iterations (tolerance unreachable)."""
     ham = _hamiltonian(m, "relaxed", "float64")
     st, _ = initial_states(ham.lat, ham.interlayer, ("md_top", "md_bottom", "ncd"), num_replicas - 3, seed=0)
@@ -34,15 +37,15 @@ def throughput(m: int, num_replicas: int, iters: int, sequential: bool) -> float
     J = torch.linspace(1.0, 10.0, num_replicas, dtype=torch.float64)
     D = torch.linspace(0.01, 0.3, num_replicas, dtype=torch.float64)
     if sequential:
-        relax(ham, x0[:1], J[:1], D[:1], tol=1e-12, max_iter=2)  # warm-up
+        relax(ham, x0[:1], J[:1], D[:1], tol=1e-12, max_iter=2, method=method)  # warm-up
         t = time.perf_counter()
         for b in range(num_replicas):
-            relax(ham, x0[b:b + 1], J[b:b + 1], D[b:b + 1], tol=1e-12, max_iter=iters)
+            relax(ham, x0[b:b + 1], J[b:b + 1], D[b:b + 1], tol=1e-12, max_iter=iters, method=method)
         el = time.perf_counter() - t
     else:
-        relax(ham, x0, J, D, tol=1e-12, max_iter=2)  # warm-up (compilation)
+        relax(ham, x0, J, D, tol=1e-12, max_iter=2, method=method)  # warm-up (compilation)
         t = time.perf_counter()
-        relax(ham, x0, J, D, tol=1e-12, max_iter=iters)
+        relax(ham, x0, J, D, tol=1e-12, max_iter=iters, method=method)
         el = time.perf_counter() - t
     return num_replicas * iters * ham.num_sites / el
 
@@ -65,16 +68,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD, help="relax method (throughput part)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     m_tp = 20
     reps, iters, seq_reps = (48, 30, 3) if args.quick else (128, 60, 8)
-    batched = throughput(m_tp, reps, iters, sequential=False)
-    single = throughput(m_tp, seq_reps, iters, sequential=True)
+    batched = throughput(m_tp, reps, iters, sequential=False, method=args.method)
+    single = throughput(m_tp, seq_reps, iters, sequential=True, method=args.method)
     num_spins = 4 * (3 * m_tp**2 + 3 * m_tp + 1)
     print(f"spin-iterations/s at m={m_tp} (theta={twist_angle(m_tp):.2f} deg, {num_spins} spins), "
-          f"{args.threads} thread(s)")
+          f"{args.threads} thread(s), method {args.method}")
     print(f"  {'mode':<28}{'spin-it/s':>12}")
     print(f"  {'batched (' + str(reps) + ' replicas)':<28}{batched:>12.3e}")
     print(f"  {'one replica at a time':<28}{single:>12.3e}")
@@ -98,7 +102,8 @@ def main() -> None:
               f"{cfg.search().num_starts:>7}{sps:>9.3f}{conv:>6.2f}{rate:>11.2e}")
     print(json.dumps({"benchmark": "moire_relax", "ratio": round(batched / single, 2), "m": m_tp,
                       "spin_iterations_per_s_batched": batched, "spin_iterations_per_s_single": single,
-                      "target_spin_iterations_per_s": 1e7, "threads": args.threads, "quick": args.quick,
+                      "target_spin_iterations_per_s": 1e7, "threads": args.threads, "method": args.method,
+                      "quick": args.quick,
                       "seconds_per_parameter_set": rows}))
 
 

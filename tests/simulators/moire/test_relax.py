@@ -135,10 +135,10 @@ def test_relax_bad_input(ham8):
 
 @pytest.mark.slow
 def test_compiled_step_matches_eager(ham8):
-    """The torch.compile'd step (used for large batches) follows the eager trajectory to rounding."""
+    """The torch.compile'd BB step (used for large batches) follows the eager trajectory to rounding."""
     x0 = torch.randn(4, ham8.num_sites, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     J, D = torch.tensor([1.0, 2.0, 5.0, 9.0]), torch.tensor([0.3, 0.1, 0.05, 0.2])
-    eager = relax(ham8, x0, J, D, tol=1e-12, max_iter=60, compile=False)
-    fused = relax(ham8, x0, J, D, tol=1e-12, max_iter=60, compile=True)
+    eager = relax(ham8, x0, J, D, tol=1e-12, max_iter=60, compile=False, method="bb")
+    fused = relax(ham8, x0, J, D, tol=1e-12, max_iter=60, compile=True, method="bb")
     assert torch.allclose(eager.energy, fused.energy, rtol=1e-9)
     assert torch.allclose(eager.spins, fused.spins, atol=1e-6)

@@ -143,3 +143,46 @@ def test_compiled_lbfgs_step_matches_eager(ham8):
     fused = relax(ham8, x0, J, D, tol=1e-12, max_iter=60, compile=True, method="lbfgs")
     assert torch.allclose(eager.energy, fused.energy, rtol=1e-9)
     assert torch.allclose(eager.spins, fused.spins, atol=1e-6)
+
+
+def _two_loop(t, gamma, rho, S, Y):
+    """Reference: the L-BFGS two-loop recursion (Nocedal & Wright Alg. 7.4), newest pair first, rho = 0 skipped."""
+    q = t.clone()
+    alpha = []
+    for j in range(len(S)):
+        a = rho[j] * (S[j] * q).sum((0, 1))
+        alpha.append(a)
+        q = q - Y[j] * a
+    r = q * gamma
+    for j in range(len(S) - 1, -1, -1):
+        b = rho[j] * (Y[j] * r).sum((0, 1))
+        r = r + S[j] * (alpha[j] - b)
+    return r
+
+
+def test_compact_lbfgs_direction_equals_the_two_loop_recursion():
+    """The compact representation (with its incrementally updated S^T Y, Y^T Y) gives the two-loop direction,
+    including masked (invalid) pairs, over several memory updates."""
+    from scalinglab.simulators.moire.relax_lbfgs import _direction
+
+    g = torch.Generator().manual_seed(5)
+    n, b, m = 40, 3, 4
+    S = [torch.zeros(n, 3, b, dtype=torch.float64) for _ in range(m)]
+    Y = [torch.zeros(n, 3, b, dtype=torch.float64) for _ in range(m)]
+    rho = torch.zeros(m, b, dtype=torch.float64)
+    sty = torch.zeros(m, m, b, dtype=torch.float64)
+    yty = torch.zeros(m, m, b, dtype=torch.float64)
+    a = torch.randn(n * 3, n * 3, generator=g, dtype=torch.float64)
+    hess = a @ a.T / (n * 3) + torch.eye(n * 3, dtype=torch.float64)  # SPD model Hessian
+    for k in range(7):
+        t = torch.randn(n, 3, b, generator=g, dtype=torch.float64)
+        gamma = torch.rand(b, generator=g, dtype=torch.float64) + 0.5
+        d, sty, yty = _direction(t, gamma, rho, tuple(S), tuple(Y), sty, yty)
+        assert torch.allclose(d, _two_loop(t, gamma, rho, S, Y), rtol=1e-9, atol=1e-10), k
+        s = torch.randn(n, 3, b, generator=g, dtype=torch.float64)
+        y = (hess @ s.reshape(n * 3, b)).reshape(n, 3, b)
+        r_new = 1.0 / (s * y).sum((0, 1))
+        if k == 3:
+            r_new[1] = 0.0  # an invalid pair of replica 1
+        S, Y = [s] + S[:-1], [y] + Y[:-1]
+        rho = torch.cat([r_new[None], rho[:-1]])

@@ -1,7 +1,8 @@
 """Twisted bilayer CrI3 atomistic spin simulator (papers 1-2): lattice, Hamiltonian, relaxation, phases, images.
 
 Modules, one concept each: ``lattice`` (commensurate bilayers), ``interlayer`` (local-stacking Jperp from DFT
-tables), ``hamiltonian`` (energy, field, bond list), ``relax`` (batched Barzilai-Borwein minimizer),
+tables), ``hamiltonian`` (energy, field, bond list), ``relax`` (batched minimizers, one file each:
+BB by default, L-BFGS-OSO, CG, VP),
 ``starts`` (initial states), ``ground_state`` (many starts, refined competitors, resolved ordering),
 ``phases`` (FM / NCD / MD / MD2), ``symmetry`` (layer exchange), ``render`` (m_z images), ``campaign`` (datasets),
 ``phase_diagram`` (figure).

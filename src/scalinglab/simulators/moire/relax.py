@@ -3,13 +3,17 @@
 ``relax(ham, spins, J, D, method=...)`` relaxes a batch of B replicas (starts x parameter sets of one lattice, J and
 D per replica) to local minima of the Hamiltonian. The minimizers, one file each:
 
-- ``"lbfgs"`` (default): L-BFGS in rotation-vector (OSO) coordinates, capped step, monotone (``relax_lbfgs``);
-- ``"vp"``: velocity projection in OSO coordinates (``relax_vp``);
+- ``"bb"`` (default): monotone Barzilai-Borwein steepest descent (``relax_bb``; optionally nonmonotone);
+- ``"lbfgs"``: L-BFGS in rotation-vector (OSO) coordinates, capped step, monotone (``relax_lbfgs``);
 - ``"cg"``: Polak-Ribiere+ nonlinear CG with a Newton line search, 2 field evaluations per iteration (``relax_cg``);
-- ``"bb"``: monotone Barzilai-Borwein steepest descent (``relax_bb``; the minimizer before issue 10).
+- ``"vp"``: velocity projection in OSO coordinates (``relax_vp``).
 
-Measured on random starts at m = 12 (tol 1e-4 meV; ``benchmarks/moire_spirit.py``), L-BFGS needs the fewest field
-evaluations; see the module docstrings and the benchmark for numbers.
+Measured (issue 10, ``benchmarks/moire_spirit.py``; 50 random starts, tol 1e-4 meV, J = 5, D = 0.1 meV, one
+thread): L-BFGS needs 2.4x fewer iterations than BB at m = 12 (median 406 vs 964 per start) but its fused step costs
+~3x a BB step on CPU (memory traffic of the 5 stored pairs), so BB is faster per sample (15 s vs 19 s at m = 12) and
+stays the default. Where BB crawls (domain states of small m, e.g. MD seeds at m = 8, (J, D) = (1.0, 0.3) meV:
+11,700 BB iterations vs 870 for L-BFGS) choose ``method="lbfgs"``. VP needs ~1e4 iterations and is not for
+production.
 
 Driver (shared): convergence is judged per replica by the maximum torque max_i |S_i x H_i| (meV) < ``tol`` every
 ``check_every`` iterations (the only host synchronization of the loop); converged replicas are frozen (zero step)
@@ -43,12 +47,12 @@ from scalinglab.simulators.moire.relax_vp import VelocityProjection
 
 #: Minimizers by name; the value builds the stepper from (ham, use_compile, **options).
 METHODS = {
-    "lbfgs": lambda ham, use_compile, **kw: LBFGS(ham, use_compile, **kw),
-    "vp": lambda ham, use_compile, **kw: VelocityProjection(ham, **kw),
-    "cg": lambda ham, use_compile, **kw: ConjugateGradient(ham, **kw),
     "bb": lambda ham, use_compile, **kw: BarzilaiBorwein(ham, use_compile, **kw),
+    "lbfgs": lambda ham, use_compile, **kw: LBFGS(ham, use_compile, **kw),
+    "cg": lambda ham, use_compile, **kw: ConjugateGradient(ham, **kw),
+    "vp": lambda ham, use_compile, **kw: VelocityProjection(ham, **kw),
 }
-DEFAULT_METHOD = "lbfgs"
+DEFAULT_METHOD = "bb"
 #: Batches with at least this many spins (replicas x sites) are "large": under ``compile="auto"`` the BB step is
 #: and L-BFGS steps are compiled and torch's thread count is used; smaller batches run eagerly on one thread.
 COMPILE_MIN_SPINS = 100_000
@@ -105,7 +109,7 @@ def relax(
         record_trace: also return the energy after every iteration ([T, B]).
         compile: for ``method="bb"`` and ``"lbfgs"``, fuse the step with ``torch.compile`` (True/False, or "auto":
             when the batch has at least ``COMPILE_MIN_SPINS`` spins); falls back to eager if compilation fails.
-        method: minimizer, one of ``METHODS`` ("lbfgs", "vp", "cg", "bb").
+        method: minimizer, one of ``METHODS`` ("bb", "lbfgs", "cg", "vp").
         options: keyword options of the minimizer (e.g. ``{"memory": 10}`` for "lbfgs", ``{"dt_scale": 1.5}``
             for "vp", ``{"max_angle": 0.5}``); see the minimizer classes.
 

@@ -11,7 +11,9 @@ so that it accelerates along persistent downhill directions and stops when it wo
 replica, dt_b = ``dt_scale`` / sqrt(curvature bound of ``_sphere``) (stable for every J, D of a batch without
 tuning), and no spin turns by more than ``max_angle`` in one step. The velocity is also zeroed when a step raised the
 energy. VP is not monotone: single steps may raise the energy (the final energy is below the start). One field
-evaluation per iteration.
+evaluation per iteration. Measured: ~1e4 iterations from random starts at m = 12 (tol 1e-4 meV; Spirit's VP_OSO
+needs a similar 1.4e4-2.0e4), and no convergence within 4e4 iterations from MD seeds at m = 8, (J, D) = (1.5, 0.25)
+meV, where L-BFGS needs ~700: kept for comparison, not for production.
 
 Reference:
     Bessarab, Uzdin, Jonsson, Comput. Phys. Commun. 196, 335 (2015) (velocity projection for spins);
