@@ -90,7 +90,8 @@ def handler(args) -> int:
     ranges = net.info["meta"].get("target_ranges", {})
     for j, n in enumerate(names):
         lo, hi = ranges.get(n, (-np.inf, np.inf))
-        out_of = (params[:, j] < lo) | (params[:, j] > hi)
+        slack = 1e-6 * max(abs(lo), abs(hi), 1.0) if np.isfinite(lo) else 0.0  # rounding of printed values
+        out_of = (params[:, j] < lo - slack) | (params[:, j] > hi + slack)
         if out_of.any():
             print(f"warning: {n} outside the training range [{lo:.4g}, {hi:.4g}] for {int(out_of.sum())} row(s): "
                   "the generator extrapolates there")
