@@ -101,7 +101,7 @@ def _plot(out: Path, grids: dict, J: np.ndarray, D: np.ndarray, config: Campaign
     colours = ["#9e9e9e", "#f28e2b", "#4e79a7", "#b07aa1"]  # FM, NCD, MD, MD2
     assert len(colours) == NUM_PHASES
     cmap = ListedColormap(colours)
-    fig, axes = plt.subplots(1, len(grids), figsize=(3.4 * len(grids), 3.5), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.6 * len(grids), 3.9), squeeze=False, sharey=True)
     dj, dd = (J[1] - J[0]) / 2, (D[1] - D[0]) / 2
     jj, ddg = np.meshgrid(J, D)
     for ax, (m, g) in zip(axes[0], grids.items()):
@@ -119,10 +119,10 @@ def _plot(out: Path, grids: dict, J: np.ndarray, D: np.ndarray, config: Campaign
     handles = [Patch(color=c, label=PHASE_NAMES[k]) for k, c in enumerate(colours)]
     handles += [Line2D([], [], ls="none", marker="o", mfc="none", mec="k", label="unresolved"),
                 Line2D([], [], ls="none", marker="x", color="k", label="not converged")]
-    fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=6)
+    fig.legend(handles=handles, loc="lower center", fontsize=7, ncol=6, frameon=False)
     fig.suptitle(f"twisted bilayer CrI3 phases ({config.profile} search, seed {config.seed}, {config.interlayer} "
-                 "interlayer)", fontsize=8, x=0.3, y=0.99)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+                 "interlayer)", fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
