@@ -202,3 +202,24 @@ def test_j_and_d_ranges_reach_the_draws():
     p = draw_parameters(cfg, 0, 50)
     assert p["J"].min() >= 2 and p["J"].max() <= 3 and p["D"].min() >= 0.1 and p["D"].max() <= 0.2
     assert set(CampaignConfig.from_profile("standard", 0).m_values) == set(range(8, 33))
+
+
+def test_saddle_uncertainty_is_stored_as_a_finite_marker(tmp_path, monkeypatch):
+    """A candidate at a saddle has an infinite energy uncertainty; the store holds finite values only, so the
+    campaign writes NO_ESTIMATE (such samples stay unresolved) instead of failing the append."""
+    import scalinglab.simulators.moire.campaign as campaign
+
+    real = campaign.search_ground_states
+
+    def with_saddle(*args, **kwargs):
+        gs = real(*args, **kwargs)
+        gs.energy_uncertainty[0] = np.inf
+        gs.gap_uncertainty[0] = np.inf
+        return gs
+
+    monkeypatch.setattr(campaign, "search_ground_states", with_saddle)
+    store = run_campaign(tmp_path / "s.zarr", 3, profile="quick", seed=0, quiet=True, grid=8, m_values=(8,),
+                         include_fm=True)
+    unc = store.aux("energy_uncertainty")
+    assert np.isfinite(unc).all() and (unc == campaign.NO_ESTIMATE).any()
+    assert (store.aux("gap_uncertainty") == campaign.NO_ESTIMATE).any()

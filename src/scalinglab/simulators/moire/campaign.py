@@ -79,13 +79,18 @@ AUX_SPECS = {
     "m_bottom": ("float64", ()),
     "rev_top": ("float64", ()),  # fraction of reversed sites in the top layer (phases.py)
     "rev_bottom": ("float64", ()),
-    "energy_uncertainty": ("float64", ()),  # estimated energy error of the ground state (meV/site)
+    "energy_uncertainty": ("float64", ()),  # estimated energy error of the ground state (meV/site; NO_ESTIMATE
+    # where the state sits at a saddle and the Newton estimate diverges)
     "runner_up_phase": ("int8", ()),  # phase of the lowest state of another phase (-1: none found)
     "energy_gap": ("float64", ()),  # E_runner-up - E_ground (meV/site; -1: none found)
-    "gap_uncertainty": ("float64", ()),  # meV/site (ground_state.py)
+    "gap_uncertainty": ("float64", ()),  # meV/site (ground_state.py; NO_ESTIMATE at a saddle)
     "resolved": ("bool", ()),  # energy_gap > resolve_k * gap_uncertainty (or no competitor found)
     "partner_gap": ("float64", ()),  # MD ground states: E(best MD state, other layer) - E_ground (meV/site; -1 n/a)
 }
+
+#: Stored in place of an infinite energy uncertainty (a candidate at a saddle): the store holds finite numbers
+#: only, and a huge finite value keeps comparisons such as gap > 3 x uncertainty meaningful (unresolved).
+NO_ESTIMATE = 1e300
 
 PROFILES = {
     "quick": dict(m_values=(8, 9, 10, 11, 12), structured=STRUCTURED_STARTS, num_random=0, tol=1e-2, max_iter=400,
@@ -307,7 +312,10 @@ def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, n
         gs = search_ground_states(ham, p["J"][sel], p["D"][sel], p["seed"][sel], search)
         for key in ("phase", "m_top", "m_bottom", "rev_top", "rev_bottom", "energy_uncertainty", "runner_up_phase",
                     "energy_gap", "gap_uncertainty", "resolved", "partner_gap"):
-            out[key][sel] = getattr(gs, key)
+            value = np.asarray(getattr(gs, key))
+            if value.dtype.kind == "f":
+                value = np.where(np.isfinite(value), value, NO_ESTIMATE)
+            out[key][sel] = value
         out["energy"][sel] = gs.energy
         out["energy_per_site"][sel] = gs.energy / ham.num_sites
         out["max_torque"][sel] = gs.max_torque
