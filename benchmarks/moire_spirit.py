@@ -16,6 +16,7 @@ its mean seconds per start (over ``--spirit-starts`` starts, a subset to keep VP
 machine is shared: all codes are timed in one process, one after the other.
 
 Usage: python benchmarks/moire_spirit.py [--quick] [--m 12 20 32] [--starts 50] [--spirit-starts 3]
+       [--chunk-spins auto 0 15000] [--no-single]
 Prints a table and, last, one JSON line.
 """
 
@@ -37,14 +38,16 @@ from scalinglab.simulators.moire.spirit_io import set_spirit_spins, spirit_energ
 from scalinglab.simulators.moire.starts import random_states
 
 
-def run_scalinglab(ham, x0: np.ndarray, J: float, D: float, tol: float, method: str, max_iter: int) -> dict:
-    """All starts of one sample in one batch: seconds, iterations per start, energies."""
+def run_scalinglab(ham, x0: np.ndarray, J: float, D: float, tol: float, method: str, max_iter: int,
+                   chunk_spins="auto") -> dict:
+    """All starts of one sample in one call (in chunks of ``chunk_spins`` spins): seconds, iterations, energies."""
     x = torch.as_tensor(x0)
+    kw = {"method": method, "compile": True, "chunk_spins": chunk_spins}
     t = time.perf_counter()
-    relax(ham, x, J, D, tol=tol, max_iter=2, method=method, compile=True)  # warm-up: compilation (once per process)
+    relax(ham, x, J, D, tol=tol, max_iter=2, **kw)  # warm-up: compilation (once per process)
     compile_s = time.perf_counter() - t
     t = time.perf_counter()
-    r = relax(ham, x, J, D, tol=tol, max_iter=max_iter, method=method, compile=True)
+    r = relax(ham, x, J, D, tol=tol, max_iter=max_iter, **kw)
     el = time.perf_counter() - t
     return {"seconds_per_sample": el, "compile_seconds": compile_s, "iterations": r.iterations.numpy(),
             "energy": r.energy.numpy(), "max_torque": float(r.max_torque.max()),
@@ -96,6 +99,10 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=[DEFAULT_METHOD, "lbfgs"], help="scalinglab methods")
     ap.add_argument("--solvers", nargs="+", default=["LBFGS_OSO", "VP_OSO"], help="Spirit solvers")
     ap.add_argument("--max-iter", type=int, default=100000)
+    ap.add_argument("--chunk-spins", nargs="+", default=["auto"],
+                    help="relax(chunk_spins=...) values to time per method: 'auto' (relax's default), 0 (one batch) "
+                         "or a number of spins per chunk")
+    ap.add_argument("--no-single", action="store_true", help="skip timing one start relaxed alone")
     args = ap.parse_args()
     if args.quick:
         args.m, args.starts, args.spirit_starts, args.solvers = [12], 8, 2, ["LBFGS_OSO"]
@@ -113,17 +120,19 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="moire_spirit_")
     print(f"J = {args.J} meV, D = {args.D} meV, tol = {args.tol} meV max torque, {args.starts} random starts per "
           f"sample, one thread")
-    hdr = (f"  {'m':>3}{'theta':>7}{'spins':>7}  {'code':<22}{'it/start':>9}{'it max':>8}{'s/start':>9}"
+    hdr = (f"  {'m':>3}{'theta':>7}{'spins':>7}  {'code':<30}{'it/start':>9}{'it max':>8}{'s/start':>9}"
            f"{'s/sample':>10}{'torque':>10}{'E_min/N':>12}")
     print(hdr)
     for m in args.m:
         ham = _hamiltonian(m, "relaxed", "float64")
         x0 = random_states(args.starts, ham.num_sites, np.random.default_rng(1000 + m))
         per_sample = {}
-        for method in args.methods:
-            r = run_scalinglab(ham, x0, args.J, args.D, args.tol, method, args.max_iter)
-            single = run_scalinglab_single(ham, x0[:1], args.J, args.D, args.tol, method, args.max_iter)
-            name = f"scalinglab {method}"
+        for method, chunk in [(mt, c) for mt in args.methods for c in args.chunk_spins]:
+            chunk_spins = chunk if chunk == "auto" else int(chunk)
+            r = run_scalinglab(ham, x0, args.J, args.D, args.tol, method, args.max_iter, chunk_spins)
+            single = (float("nan") if args.no_single else
+                      run_scalinglab_single(ham, x0[:1], args.J, args.D, args.tol, method, args.max_iter))
+            name = f"scalinglab {method}" + ("" if chunk == "auto" else f" chunk{chunk}")
             per_sample[name] = r["seconds_per_sample"]
             rows.append({"m": m, "code": name, "iterations_median": float(np.median(r["iterations"])),
                          "iterations_max": int(r["iterations"].max()), "seconds_per_start_alone": single,
@@ -131,7 +140,7 @@ def main() -> None:
                          "seconds_per_sample": r["seconds_per_sample"], "max_torque": r["max_torque"],
                          "energy_min_per_site": float(r["energy"].min() / ham.num_sites),
                          "converged": r["converged"], "compile_seconds": r["compile_seconds"]})
-            print(f"  {m:>3}{twist_angle(m):>7.2f}{ham.num_sites:>7}  {name:<22}{np.median(r['iterations']):>9.0f}"
+            print(f"  {m:>3}{twist_angle(m):>7.2f}{ham.num_sites:>7}  {name:<30}{np.median(r['iterations']):>9.0f}"
                   f"{r['iterations'].max():>8}{single:>9.3f}{r['seconds_per_sample']:>10.2f}{r['max_torque']:>10.1e}"
                   f"{r['energy'].min() / ham.num_sites:>12.6f}", flush=True)
         if have_spirit:
@@ -145,7 +154,7 @@ def main() -> None:
                              "seconds_per_start_alone": r["seconds_per_start"], "seconds_per_sample": sps,
                              "max_torque": r["max_torque"],
                              "energy_min_per_site": float(r["energy"].min() / ham.num_sites)})
-                print(f"  {m:>3}{twist_angle(m):>7.2f}{ham.num_sites:>7}  {name:<22}"
+                print(f"  {m:>3}{twist_angle(m):>7.2f}{ham.num_sites:>7}  {name:<30}"
                       f"{np.median(r['iterations']):>9.0f}{r['iterations'].max():>8}{r['seconds_per_start']:>9.3f}"
                       f"{sps:>10.2f}{r['max_torque']:>10.1e}{r['energy'].min() / ham.num_sites:>12.6f}", flush=True)
         for k, v in per_sample.items():

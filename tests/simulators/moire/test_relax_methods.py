@@ -125,6 +125,33 @@ def test_convergence_is_judged_per_replica(ham8, method):
     assert torch.allclose(res.spins[0], x0[0])
 
 
+@pytest.mark.parametrize("method", ["bb", "lbfgs"])
+def test_chunked_equals_one_batch(method):
+    """Chunks of 2 replicas (2, 2, 1) give the one-batch result, per replica in the original order: distinct (J, D)
+    per replica, each with the unique FM minimum of its basin (closed-form energy)."""
+    lat, empty = _ribbon(16)
+    ham = MoireHamiltonian(lat, empty, 2.0, 0.1)
+    n = ham.num_sites
+    x0 = torch.zeros(5, n, 3, dtype=torch.float64)
+    x0[..., 2] = 1.0
+    x0 = x0 + 0.5 * _random(ham, 5, 17)
+    J = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=torch.float64)
+    D = torch.tensor([0.1, 0.2, 0.15, 0.05, 0.3], dtype=torch.float64)
+    kw = {"tol": 1e-6, "max_iter": 20000, "method": method, "record_trace": True}
+    one = relax(ham, x0, J, D, chunk_spins=None, **kw)
+    chunked = relax(ham, x0, J, D, chunk_spins=2 * n + 1, **kw)
+    assert bool(one.converged.all()) and bool(chunked.converged.all())
+    e_fm = -J * 1.5 * n - D * n
+    assert torch.allclose(chunked.energy, one.energy, rtol=1e-10, atol=0)
+    assert torch.allclose(chunked.energy, e_fm, rtol=1e-10, atol=0)
+    assert torch.allclose(chunked.spins, one.spins, atol=1e-4)
+    assert chunked.spins.shape == x0.shape and chunked.iterations.shape == (5,)
+    assert torch.allclose(chunked.energy_trace[-1], chunked.energy, rtol=1e-10)
+    assert chunked.energy_trace.shape[1] == 5
+    with pytest.raises(ValueError, match="chunk_spins"):
+        relax(ham, x0, J, D, chunk_spins=-1, **kw)
+
+
 def test_unknown_method_and_options_are_errors(ham8):
     x0 = _random(ham8, 1, 13)
     with pytest.raises(ValueError, match="method"):
