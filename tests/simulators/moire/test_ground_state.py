@@ -5,9 +5,6 @@ import pytest
 import torch
 
 from scalinglab.simulators.moire.ground_state import NONE, SearchConfig, energy_error_estimate, search_ground_states
-from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
-from scalinglab.simulators.moire.interlayer import local_stacking_pairs
-from scalinglab.simulators.moire.lattice import bilayer
 from scalinglab.simulators.moire.phases import FM, classify_spins
 from scalinglab.simulators.moire.relax import relax
 from scalinglab.simulators.moire.starts import initial_states
@@ -15,12 +12,6 @@ from scalinglab.simulators.moire.starts import initial_states
 # J, D spanning FM, NCD and mixed outcomes at m = 8.
 J8 = np.array([9.5, 1.2, 1.0, 2.5, 1.5, 4.0])
 D8 = np.array([0.25, 0.1, 0.3, 0.05, 0.2, 0.15])
-
-
-@pytest.fixture(scope="module")
-def ham8():
-    lat = bilayer(8)
-    return MoireHamiltonian(lat, local_stacking_pairs(lat, "relaxed"))
 
 
 def test_error_estimate_is_zero_at_a_minimum_and_tracks_the_true_error(ham8):

@@ -12,12 +12,6 @@ from scalinglab.simulators.moire.phases import FM, MD, NCD, classify, layer_magn
 from scalinglab.simulators.moire.relax import relax
 
 
-@pytest.fixture(scope="module")
-def ham8():
-    lat = bilayer(8)
-    return MoireHamiltonian(lat, local_stacking_pairs(lat, "relaxed"))
-
-
 def test_energy_never_increases_and_torque_below_tolerance(ham8):
     n = ham8.num_sites
     g = torch.Generator().manual_seed(0)

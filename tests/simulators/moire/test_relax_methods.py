@@ -6,18 +6,12 @@ import pytest
 import torch
 
 from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
-from scalinglab.simulators.moire.interlayer import InterlayerPairs, local_stacking_pairs
-from scalinglab.simulators.moire.lattice import LATTICE_CONSTANT, Bilayer, bilayer, honeycomb_layer
+from scalinglab.simulators.moire.interlayer import InterlayerPairs
+from scalinglab.simulators.moire.lattice import LATTICE_CONSTANT, Bilayer, honeycomb_layer
 from scalinglab.simulators.moire.relax import METHODS, relax
 from scalinglab.simulators.moire.starts import initial_states
 
 MONOTONE = ("bb", "lbfgs", "cg")  # "vp" is a damped dynamics: single steps may climb
-
-
-@pytest.fixture(scope="module")
-def ham8():
-    lat = bilayer(8)
-    return MoireHamiltonian(lat, local_stacking_pairs(lat, "relaxed"))
 
 
 @pytest.fixture(scope="module")

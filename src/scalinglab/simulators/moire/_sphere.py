@@ -16,6 +16,10 @@ Reference:
 
 from __future__ import annotations
 
+import logging
+import warnings
+from collections.abc import Callable
+
 import torch
 
 
@@ -69,3 +73,34 @@ def curvature_bound(ham, J: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
     """
     cmax = ham.inter_c.abs().sum(1).max() if ham.inter_c.numel() else torch.zeros((), dtype=J.dtype, device=J.device)
     return 3.0 * J.abs() + cmax.to(J.dtype) + 2.0 * D.abs() + 1e-12
+
+
+def compile_with_fallback(eager: Callable, make_compiled: Callable[[], Callable], state: dict, what: str) -> Callable:
+    """``run(*args)``: the compiled step, with a permanent fall-back to ``eager`` if compilation fails.
+
+    Args:
+        eager: the uncompiled step.
+        make_compiled: builds the compiled step (called once; ``state["compiled"]`` caches it).
+        state: the caller's module-level cache; ``state["failed"]`` records a failed compilation for good.
+        what: the step's name for the warning.
+    """
+    if state.get("failed"):
+        return eager
+    if "compiled" not in state:
+        # Inductor's C++ toolchain probe logs a CUDA_HOME warning on CPU-only machines; it is not actionable here.
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        state["compiled"] = make_compiled()
+    compiled = state["compiled"]
+
+    def run(*args):
+        if state.get("failed"):
+            return eager(*args)
+        try:
+            return compiled(*args)
+        except Exception as exc:  # e.g. no C++ compiler for inductor: correctness does not depend on it
+            warnings.warn(f"torch.compile of the {what} step failed ({type(exc).__name__}: {exc}); "
+                          "using the eager step", RuntimeWarning, stacklevel=2)
+            state["failed"] = True
+            return eager(*args)
+
+    return run

@@ -23,12 +23,9 @@ Reference:
 
 from __future__ import annotations
 
-import logging
-import warnings
-
 import torch
 
-from scalinglab.simulators.moire._sphere import curvature_bound
+from scalinglab.simulators.moire._sphere import compile_with_fallback, curvature_bound
 
 
 def _step(x, h, g, tau, slack, J, D, nbr, inter_idx, inter_c):
@@ -69,26 +66,9 @@ _COMPILED: dict[str, object] = {}
 
 def _get_step(use_compile: bool):
     """The step function: eager, or compiled with a permanent fall-back to eager if compilation fails."""
-    if not use_compile or _COMPILED.get("failed"):
+    if not use_compile:
         return _step
-    if "step" not in _COMPILED:
-        # Inductor's C++ toolchain probe logs a CUDA_HOME warning on CPU-only machines; it is not actionable here.
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        _COMPILED["step"] = torch.compile(_step, dynamic=True)
-    compiled = _COMPILED["step"]
-
-    def run(*args):
-        if _COMPILED.get("failed"):
-            return _step(*args)
-        try:
-            return compiled(*args)
-        except Exception as exc:  # e.g. no C++ compiler for inductor: correctness does not depend on it
-            warnings.warn(f"torch.compile of the relaxation step failed ({type(exc).__name__}: {exc}); "
-                          "using the eager step", RuntimeWarning, stacklevel=2)
-            _COMPILED["failed"] = True
-            return _step(*args)
-
-    return run
+    return compile_with_fallback(_step, lambda: torch.compile(_step, dynamic=True), _COMPILED, "relaxation")
 
 
 class BarzilaiBorwein:

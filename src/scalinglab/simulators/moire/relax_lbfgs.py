@@ -29,12 +29,9 @@ Reference:
 
 from __future__ import annotations
 
-import logging
-import warnings
-
 import torch
 
-from scalinglab.simulators.moire._sphere import curvature_bound
+from scalinglab.simulators.moire._sphere import compile_with_fallback, curvature_bound
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -160,26 +157,19 @@ _COMPILED: dict[str, object] = {}
 
 def _get_step(use_compile: bool):
     """The step function: eager, or with both pieces compiled (permanent fall-back to eager if compilation fails)."""
-    if not use_compile or _COMPILED.get("failed"):
+    if not use_compile:
         return _eager_step
-    if "direction" not in _COMPILED:
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        _COMPILED["direction"] = torch.compile(_direction, dynamic=True)
-        _COMPILED["trial"] = torch.compile(_trial, dynamic=True)
 
-    def run(*args):
-        if _COMPILED.get("failed"):
-            return _eager_step(*args)
-        try:
-            _DIRECTION["fn"], _TRIAL["fn"] = _COMPILED["direction"], _COMPILED["trial"]
+    def make_compiled():
+        direction, trial = torch.compile(_direction, dynamic=True), torch.compile(_trial, dynamic=True)
+
+        def compiled_step(*args):
+            _DIRECTION["fn"], _TRIAL["fn"] = direction, trial
             return _step(*args)
-        except Exception as exc:  # e.g. no C++ compiler for inductor: correctness does not depend on it
-            warnings.warn(f"torch.compile of the L-BFGS step failed ({type(exc).__name__}: {exc}); "
-                          "using the eager step", RuntimeWarning, stacklevel=2)
-            _COMPILED["failed"] = True
-            return _eager_step(*args)
 
-    return run
+        return compiled_step
+
+    return compile_with_fallback(_eager_step, make_compiled, _COMPILED, "L-BFGS")
 
 
 def _eager_step(*args):
