@@ -297,8 +297,8 @@ def fig_mae_vs_distance(distances: Mapping[str, np.ndarray], abs_err, names: Seq
         if len(v) != len(err):
             raise ValueError(f"distances[{k!r}] has {len(v)} samples, abs_err has {len(err)}")
     with plt.rc_context(_style()):
-        fig, axes = plt.subplots(len(dist), num_p, figsize=(4.2 * num_p, 3.4 * len(dist)), squeeze=False,
-                                 layout="constrained")
+        fig, axes = plt.subplots(len(dist), num_p, figsize=(max(4.2 * num_p, 5.6), 3.4 * len(dist)),
+                                 squeeze=False, layout="constrained")
         for r, (bname, d) in enumerate(dist.items()):
             edges = _edges(d, num_bins, lo=0.0)
             for c, name in enumerate(names):
@@ -308,7 +308,8 @@ def fig_mae_vs_distance(distances: Mapping[str, np.ndarray], abs_err, names: Seq
                 ax.set_xlabel(f"distance to {bname} boundary (normalized)")
                 ax.set_ylabel(f"{ylabel} of {name}" if num_p > 1 or name else ylabel)
                 ax.set_title(f"{_panel_letter(r * num_p + c)} {name} vs distance to {bname}")
-        fig.suptitle(f"{ylabel} vs Euclidean distance to the phase boundaries (paper 2, Eq. 3); "
+        sep = "\n" if num_p < 3 else "; "  # narrow figures: two lines, so the title is not cut off
+        fig.suptitle(f"{ylabel} vs Euclidean distance to the phase boundaries (paper 2, Eq. 3){sep}"
                      "grey bars: samples per bin")
         return _save(fig, path)
 
