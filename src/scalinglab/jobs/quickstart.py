@@ -65,8 +65,20 @@ def _say(msg: str, quiet: bool) -> None:
         print(f"[quickstart] {msg}", flush=True)
 
 
+def _simulator_tag(cfg: QuickstartConfig) -> str:
+    """8 hex digits of the simulator's campaign configuration and store schema: a cache (or results directory)
+    made by another simulator version is not reused, so an upgrade starts a new one instead of being refused."""
+    import hashlib
+
+    from scalinglab.simulators.moire.campaign import AUX_SPECS, CampaignConfig
+
+    conf = CampaignConfig.from_profile("quick", cfg.seed, grid=cfg.image_size).to_dict()
+    blob = json.dumps({"config": conf, "aux": sorted(AUX_SPECS)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
 def dataset_path(cfg: QuickstartConfig) -> Path:
-    return cfg.cache_dir / f"cri3_quick_{cfg.image_size}px_seed{cfg.seed}.zarr"
+    return cfg.cache_dir / f"cri3_quick_{cfg.image_size}px_seed{cfg.seed}_{_simulator_tag(cfg)}.zarr"
 
 
 def run_quickstart(cfg: QuickstartConfig) -> dict:
@@ -91,7 +103,7 @@ def run_quickstart(cfg: QuickstartConfig) -> dict:
         data_sizes=json.dumps(cfg.data_sizes), widths=json.dumps(cfg.widths), epochs=cfg.epochs,
         patience=cfg.patience,
     ))
-    results_dir = cfg.out / "results"
+    results_dir = cfg.out / f"results_{_simulator_tag(cfg)}"  # trainings on older datasets stay apart
     _say(f"step 2/3: data-scaling sweep ({len(cfg.widths)} widths x {len(cfg.data_sizes)} N_D x 3 targets x "
          f"{cfg.realizations} realizations) -> {results_dir}", cfg.quiet)
     t1 = time.perf_counter()
