@@ -43,7 +43,6 @@ from scalinglab.analysis import (
     ensemble_spread,
     error_pca,
     interval_coverage,
-    layer_magnetization,
     magnetization_errors,
     normalize_parameters,
     pulls,
@@ -236,6 +235,14 @@ def _pm(values: list[float], digits: int = 3) -> str:
     return f"{m:.{digits}g}" if not math.isfinite(s) else f"{m:.{digits}g} ± {s:.2g}"
 
 
+def _test_indices(net, store: DatasetStore) -> np.ndarray:
+    """The fixed test set a checkpoint was evaluated on (its recorded test_size and split_seed)."""
+    from scalinglab.data.splits import make_split
+
+    meta = net.info["meta"]
+    return make_split(store.num_samples, meta.get("test_size", 0.1), meta.get("split_seed", 0)).test_indices
+
+
 def _network(ref: NetworkRef, device: str, cache: dict):
     from scalinglab.training.checkpoint import load_checkpoint
 
@@ -293,10 +300,7 @@ def _predictions(fam: _Family, store: DatasetStore, device: str, cache: dict) ->
                     train_idx = saved["train_indices"]
             else:
                 net = _network(ref, device, cache)
-                meta = net.info["meta"]
-                from scalinglab.data.splits import make_split
-
-                idx = make_split(store.num_samples, meta.get("test_size", 0.1), meta.get("split_seed", 0)).test_indices
+                idx = _test_indices(net, store)
                 if images is None or len(images) != len(idx):
                     images = store.inputs(indices=idx)
                 p, s = net.predict(images)
@@ -535,11 +539,8 @@ def _noise(families: list[_Family], store: DatasetStore, config: AnalyzeConfig, 
             bar.advance(len(config.snr_db))
         return curves
     names = list(fams[0].nets)
-    from scalinglab.data.splits import make_split
-
     first = next(iter(fams[0].nets.values()))[0]
-    meta = _network(first, config.device, cache).info["meta"]
-    idx = make_split(store.num_samples, meta.get("test_size", 0.1), meta.get("split_seed", 0)).test_indices
+    idx = _test_indices(_network(first, config.device, cache), store)
     clean = store.inputs(indices=idx)
     for fam in families:
         if fam not in fams:
@@ -599,7 +600,6 @@ def _noise_section(curves: dict, out: Path, config: AnalyzeConfig, figs, summary
 
 def _generator_section(gens: list[NetworkRef], store: DatasetStore, out: Path, config: AnalyzeConfig, cache: dict,
                        distances_all, summary: dict, figs, bar):
-    from scalinglab.data.splits import make_split
     from scalinglab.report.analysis_page import Section
 
     top = max(g.num_train for g in gens)
@@ -610,8 +610,7 @@ def _generator_section(gens: list[NetworkRef], store: DatasetStore, out: Path, c
         return Section("Generator", notes=["no generator checkpoints were kept: train with --save models"])
     net = _network(refs[0], config.device, cache)
     names = net.input_names
-    meta = net.info["meta"]
-    idx = make_split(store.num_samples, meta.get("test_size", 0.1), meta.get("split_seed", 0)).test_indices
+    idx = _test_indices(net, store)
     params = store.targets(names, indices=idx)
     true = store.inputs(indices=idx)
     phase = store.aux("phase", indices=idx).astype(int) if "phase" in store.aux_names else np.ones(len(idx), int)
@@ -668,11 +667,10 @@ def _generator_section(gens: list[NetworkRef], store: DatasetStore, out: Path, c
                                  out / "fig10_magnetization.png", distances=dist, abs_err=mag["abs"])
     sec.figures.append((p10, "Fig. 10: MAPE of the layer-averaged magnetization along each parameter and its MAE "
                              "against the distance to each boundary."))
-    m_true = layer_magnetization(true)
+    m_true, m_gen = mag["m_true"], mag["m_pred"]  # layer-averaged magnetizations [n, C]
     ok = np.abs(m_true) > 1e-12
     summary["generator"]["magnetization_mape"] = [float(np.nanmean(np.where(ok[:, c], mag["ape"][:, c], np.nan)))
                                                   for c in range(true.shape[1])]
-    m_gen = layer_magnetization(generated)
     _write_csv(out / "generator_errors.csv", ["index", "phase", *names, "mae", *[f"mae_layer{c}" for c in range(
         true.shape[1])], *[f"m_true_layer{c}" for c in range(true.shape[1])],
         *[f"m_gen_layer{c}" for c in range(true.shape[1])]],

@@ -75,6 +75,24 @@ def curvature_bound(ham, J: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
     return 3.0 * J.abs() + cmax.to(J.dtype) + 2.0 * D.abs() + 1e-12
 
 
+def tabulated_field(x: torch.Tensor, J: torch.Tensor, D: torch.Tensor, nbr: torch.Tensor, inter_idx: torch.Tensor,
+                    inter_c: torch.Tensor) -> torch.Tensor:
+    """Effective field [N, 3, B] of site-major spins from the neighbour tables, written without in-place updates
+    so that ``torch.compile`` fuses it into the steps (``MoireHamiltonian.field_site_major`` is the eager twin).
+
+    Args:
+        x: [N, 3, B] unit spins.
+        J: intralayer exchange, broadcastable to [N, 3, B] (meV).
+        D: anisotropy, broadcastable to [N, B] (meV).
+        nbr: [N, 3] intralayer neighbours; inter_idx, inter_c: [N, K] interlayer partners and couplings.
+    """
+    h = (x[nbr[:, 0]] + x[nbr[:, 1]] + x[nbr[:, 2]]) * J
+    for k in range(inter_idx.shape[1]):
+        h = h + x[inter_idx[:, k]] * inter_c[:, k].view(-1, 1, 1)
+    zero = torch.zeros_like(x[:, 2])
+    return h + torch.stack([zero, zero, 2.0 * D * x[:, 2]], 1)
+
+
 def compile_with_fallback(eager: Callable, make_compiled: Callable[[], Callable], state: dict, what: str) -> Callable:
     """``run(*args)``: the compiled step, with a permanent fall-back to ``eager`` if compilation fails.
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from scalinglab.simulators.moire._sphere import compile_with_fallback, curvature_bound
+from scalinglab.simulators.moire._sphere import compile_with_fallback, curvature_bound, tabulated_field
 
 
 def _step(x, h, g, tau, slack, J, D, nbr, inter_idx, inter_c):
@@ -45,11 +45,7 @@ def _step(x, h, g, tau, slack, J, D, nbr, inter_idx, inter_c):
     """
     xn = x + g * tau
     xn = xn * torch.rsqrt((xn * xn).sum(1, keepdim=True))
-    hn = (xn[nbr[:, 0]] + xn[nbr[:, 1]] + xn[nbr[:, 2]]) * J
-    for k in range(inter_idx.shape[1]):
-        hn = hn + xn[inter_idx[:, k]] * inter_c[:, k].view(-1, 1, 1)
-    zero = torch.zeros_like(xn[:, 2])
-    hn = hn + torch.stack([zero, zero, 2.0 * D * xn[:, 2]], 1)
+    hn = tabulated_field(xn, J, D, nbr, inter_idx, inter_c)
     s = xn - x
     de = -0.5 * (s * (h + hn)).sum((0, 1))
     gn = hn - (xn * hn).sum(1, keepdim=True) * xn

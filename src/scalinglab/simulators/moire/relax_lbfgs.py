@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from scalinglab.simulators.moire._sphere import compile_with_fallback, curvature_bound
+from scalinglab.simulators.moire._sphere import compile_with_fallback, curvature_bound, tabulated_field
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -126,11 +126,7 @@ def _trial(x, h, t, r, gamma, gamma0, cap, moving, J, D, nbr, inter_idx, inter_c
     th = (th2.sqrt() * sv).clamp_min(1e-30)
     xn = x * torch.cos(th) + u * (sv * torch.sin(th) / th)
     xn = xn * torch.rsqrt((xn * xn).sum(1, keepdim=True))
-    hn = (xn[nbr[:, 0]] + xn[nbr[:, 1]] + xn[nbr[:, 2]]) * J
-    for k in range(inter_idx.shape[1]):
-        hn = hn + xn[inter_idx[:, k]] * inter_c[:, k].view(-1, 1, 1)
-    zero = torch.zeros_like(xn[:, 2])
-    hn = hn + torch.stack([zero, zero, 2.0 * D * xn[:, 2]], 1)
+    hn = tabulated_field(xn, J, D, nbr, inter_idx, inter_c)
     tn = _cross(xn, hn)
     de = -0.5 * ((xn - x) * (h + hn)).sum((0, 1))  # exact for a quadratic energy
     accept = (de <= 0) & moving
