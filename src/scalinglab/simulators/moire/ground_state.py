@@ -6,6 +6,11 @@ random starts) are relaxed in one batch ([P * R] states, J and D per replica), s
 
 1. **Loose stage.** Every start is relaxed to the torque tolerance ``tol`` and classified (``phases.py``). The
    replicas fall into groups: FM, NCD, MD with domains in the bottom layer, MD with domains in the top layer, MD2.
+   **Recombination** (``recombine``, on by default): the cell holds three equivalent, nearly independent domain
+   regions (``regions.py``), and each relaxed replica may have a different texture in each; the best part of each
+   region, and the best part of each texture copied into all three regions by the C3 symmetry, make five composite
+   states per parameter set, relaxed to ``tol`` and added as replicas. Without this, a few starts rarely put the
+   best texture into all three regions at once: at m = 20 two seeds of the search disagreed at 9 of 64 points.
 2. **Candidates.** The winner is the lowest-energy replica; the runner-up the lowest replica of another *phase*
    (MD-top and MD-bottom are one phase, MD). Each candidate gets an energy-error estimate eps (below).
 3. **Refinement** (when ``refine_tol`` is set). The winner, the ``candidates_per_phase`` lowest replicas of every
@@ -46,6 +51,7 @@ import torch
 
 from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
 from scalinglab.simulators.moire.phases import MD, classify_spins, domain_layer
+from scalinglab.simulators.moire.regions import COMPOSITES, domain_regions, recombine
 from scalinglab.simulators.moire.relax import relax
 from scalinglab.simulators.moire.starts import STRUCTURED_STARTS, initial_states
 
@@ -74,6 +80,8 @@ class SearchConfig:
         candidates_per_phase: lowest replicas of each competing group that are refined.
         resolve_k: resolved when gap > resolve_k * gap_uncertainty.
         cg_steps: conjugate-gradient steps of the energy-error estimate.
+        recombine: after the loose stage, add the composite states of ``regions.recombine`` (the best texture of
+            each kind copied into all three domain regions, and the best part of each region) as extra replicas.
     """
 
     structured: tuple[str, ...] = STRUCTURED_STARTS
@@ -88,6 +96,7 @@ class SearchConfig:
     candidates_per_phase: int = 1
     resolve_k: float = 3.0
     cg_steps: int = 16
+    recombine: bool = True
 
     def __post_init__(self) -> None:
         bad = [k for k in self.structured if k not in STRUCTURED_STARTS]
@@ -107,6 +116,11 @@ class SearchConfig:
     @property
     def num_starts(self) -> int:
         return len(self.structured) + self.num_random
+
+    @property
+    def num_replicas(self) -> int:
+        """Replicas per parameter set: the starts and, with ``recombine``, the composite states."""
+        return self.num_starts + (len(COMPOSITES) if self.recombine else 0)
 
 
 @dataclass
@@ -216,6 +230,30 @@ class _Batch:
         self.g2 = np.full(len(J), np.nan)
         self._classify(np.arange(len(J)))
 
+    def append(self, res, J: np.ndarray, D: np.ndarray) -> np.ndarray:
+        """Add relaxed replicas (a RelaxResult) with their parameters; returns their indices."""
+        first = len(self.J)
+        self.J, self.D = np.concatenate([self.J, J]), np.concatenate([self.D, D])
+        self.spins = torch.cat([self.spins, res.spins])
+        for name, new in (("energy", res.energy.cpu().numpy().astype(float)),
+                          ("torque", res.max_torque.cpu().numpy().astype(float)),
+                          ("iters", res.iterations.cpu().numpy().astype(np.int64)),
+                          ("conv", res.converged.cpu().numpy().astype(bool)),
+                          ("eps", np.full(len(J), np.nan)), ("g2", np.full(len(J), np.nan)),
+                          ("phase", np.zeros(len(J), np.int8))):
+            setattr(self, name, np.concatenate([getattr(self, name), new]))
+        self.cls = {k: np.concatenate([v, np.zeros(len(J))]) for k, v in self.cls.items()}
+        idx = np.arange(first, len(self.J))
+        self._classify(idx)
+        return idx
+
+    def site_energy(self, idx: np.ndarray) -> np.ndarray:
+        """[len(idx), N] site energies -1/2 S_i.H_i (meV; they sum to the energy)."""
+        ti = torch.as_tensor(idx, device=self.spins.device)
+        s = self.spins[ti]
+        h = self.ham.field(s, self._t(self.J[idx]), self._t(self.D[idx]))
+        return (-0.5 * (s * h).sum(-1)).cpu().numpy().astype(float)
+
     def _t(self, a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=self.ham.dtype, device=self.ham.device)
 
@@ -291,6 +329,25 @@ def _orderings(b: _Batch, rows: list[np.ndarray], k: float) -> list[tuple[int, i
     return out
 
 
+def _add_composites(b: _Batch, rows: list[np.ndarray], J: np.ndarray, D: np.ndarray,
+                    config: SearchConfig) -> list[np.ndarray]:
+    """Relax the composite states (``regions.recombine``) of every parameter set and add them to its replicas."""
+    ham = b.ham
+    regions = domain_regions(ham.lat, ham.interlayer)
+    up = torch.zeros((len(rows), ham.num_sites, 3), dtype=ham.dtype, device=ham.device)
+    up[..., 2] = 1.0
+    h = ham.field(up, b._t(J), b._t(D))
+    reference = (-0.5 * (up * h).sum(-1)).cpu().numpy().astype(float)  # [P, N] site energies of the FM state
+    comps = [recombine(b.spins[torch.as_tensor(rw, device=b.spins.device)].cpu().numpy(), b.site_energy(rw),
+                       reference[q], regions, ham.lat.layer) for q, rw in enumerate(rows)]
+    k = len(COMPOSITES)
+    jc, dc = np.repeat(J, k), np.repeat(D, k)
+    x = torch.as_tensor(np.concatenate(comps), dtype=ham.dtype, device=ham.device)
+    res = relax(ham, x, b._t(jc), b._t(dc), tol=config.tol, max_iter=config.max_iter, check_every=config.check_every)
+    idx = b.append(res, jc, dc)
+    return [np.concatenate([rw, idx[q * k:(q + 1) * k]]) for q, rw in enumerate(rows)]
+
+
 def search_ground_states(ham: MoireHamiltonian, J, D, seeds, config: SearchConfig = SearchConfig()) -> GroundStates:
     """Find the ground state of P parameter sets on one lattice, with the energy ordering resolved or flagged.
 
@@ -311,7 +368,7 @@ def search_ground_states(ham: MoireHamiltonian, J, D, seeds, config: SearchConfi
         raise ValueError(f"J, D and seeds must be 1-D of equal length, got {J.shape}, {D.shape}, {seeds.shape}")
     lat, pairs = ham.lat, ham.interlayer
     num_p, r, n = len(J), config.num_starts, lat.num_sites
-    per_batch = max(1, config.max_batch_spins // (r * n))  # parameter sets per sub-batch
+    per_batch = max(1, config.max_batch_spins // (config.num_replicas * n))  # parameter sets per sub-batch
     f = lambda dt=float: np.empty(num_p, dtype=dt)  # noqa: E731
     out = GroundStates(np.empty((num_p, n, 3)), f(), f(), f(np.int64), f(np.int64), f(np.int64), f(bool),
                        f(np.int8), f(), f(), f(), f(), f(), f(np.int8), f(), f(), f(bool), f())
@@ -329,6 +386,9 @@ def search_ground_states(ham: MoireHamiltonian, J, D, seeds, config: SearchConfi
                     max_iter=config.max_iter, check_every=config.check_every)
         b = _Batch(ham, x0, jr, dr, res, config.cg_steps)
         rows = [np.arange(q * r, (q + 1) * r) for q in range(len(sel))]
+        if config.recombine:
+            rows = _add_composites(b, rows, J[sel], D[sel], config)
+            out.start_names = names + list(COMPOSITES)
         final_tol = np.full(len(sel), config.tol)
         if config.refine_tol is not None:
             # Level 0: the winner, the unresolved competitors of every other group, the MD partner.
@@ -372,7 +432,7 @@ def search_ground_states(ham: MoireHamiltonian, J, D, seeds, config: SearchConfi
             out.max_torque[p] = b.torque[w]
             out.iterations[p] = b.iters[w]
             out.total_iterations[p] = b.iters[rw].sum()
-            out.start[p] = w - rw[0]
+            out.start[p] = int(np.nonzero(rw == w)[0][0])  # position in start_names
             out.converged[p] = b.torque[w] < final_tol[q]
             out.phase[p] = b.phase[w]
             for k in ("m_top", "m_bottom", "rev_top", "rev_bottom"):
