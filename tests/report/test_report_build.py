@@ -173,7 +173,7 @@ def test_model_and_compute_axes(tmp_path):
     # joint L(N_M, N_D) per compute value: 3 widths x 3 N_D; data exponents of the synthetic law are 1.0..1.4
     assert len(analysis.joint_fits) == 5 and all(j.fit is not None for j in analysis.joint_fits)
     rows = fit_rows(analysis)
-    assert {r["law"] for r in rows} == {"power_law", "saturating", "log_trend", "joint"}
+    assert {r["law"] for r in rows} == {"power_law", "saturating", "log_trend", "joint", "auto"}
     for builder in (report_figures.loss_vs_compute, report_figures.exponents_vs_data_size):
         (fig,) = builder(analysis, tmp_path)
         _png_size(fig.path.read_bytes())

@@ -22,7 +22,13 @@ def register(subparsers) -> None:
         "as unreachable. --num-final adds paper 3's conservative estimate with the bound alpha >= 4/d.",
     )
     p.add_argument("results", help="sweep results directory")
-    p.add_argument("--target-loss", type=float, required=True, help="target test loss (standardized units)")
+    p.add_argument("--target-loss", type=float, default=None,
+                   help="target test loss (standardized units); required unless --compute is given")
+    p.add_argument("--compute", type=float, default=None, metavar="C",
+                   help="compute budget in FLOPs: print the compute-optimal N_opt(C), D_opt(C) and the loss there "
+                   "from each joint fit (C = 6 N D unless --flops-per-param-sample says otherwise)")
+    p.add_argument("--flops-per-param-sample", type=float, default=6.0,
+                   help="c in the FLOP model C = c N D of --compute (default 6: forward + backward pass)")
     p.add_argument("--axis", choices=["data", "model", "compute"], default="data",
                    help="which resource to solve for (default: data = N_D)")
     p.add_argument("--target", default=None, help="only curves of this regression target (e.g. J)")
@@ -76,11 +82,69 @@ def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, targe
             floor = getattr(fit, "floor_", 0.0)  # saturating fits know their floor K; power laws have none
             cons = conservative_plan(target_loss, float(c.x[-1]), float(gm), num_final, floor=floor,
                                      exponent=fit.exponent_)
-            row["conservative"] = {"needed": cons.needed, "exponent_bound": cons.exponent_bound,
-                                   "intrinsic_dimension": cons.intrinsic_dimension, "defined": cons.defined,
-                                   "reason": cons.reason}
+            defined, reason = cons.defined, cons.reason
+            if defined and row.get("defined") and cons.needed < float(row["needed"]):
+                # a recipe meant as an upper bound that undercuts the fitted law is refused, not printed
+                defined = False
+                reason = (f"anti-conservative: the 4/d recipe gives {cons.needed:.3g}, less than the fitted law's "
+                          f"{float(row['needed']):.3g} (the fitted exponent {fit.exponent_:.3g} is below the bound "
+                          f"{cons.exponent_bound:.3g}); refused")
+            row["conservative"] = {"needed": cons.needed if defined else None, "exponent_bound": cons.exponent_bound,
+                                   "intrinsic_dimension": cons.intrinsic_dimension, "defined": defined,
+                                   "reason": reason}
         rows.append(row)
     return rows
+
+
+def compute_rows(results_dir: str, budget: float, *, target: str | None = None, model: str | None = None,
+                 flops_per_param_sample: float = 6.0, num_bootstrap: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per joint fit: the compute-optimal allocation of ``budget`` FLOPs with its intervals."""
+    from scalinglab.report.analysis import ReportOptions, analyze
+    from scalinglab.report.loader import load_results
+    from scalinglab.stats.compute_optimal import FlopModel
+
+    if not (math.isfinite(budget) and budget > 0):
+        raise ValueError(f"--compute must be a positive number of FLOPs, got {budget}")
+    options = ReportOptions(num_bootstrap=num_bootstrap, seed=seed, compute_budget=budget,
+                            flop_model=FlopModel(coefficient=flops_per_param_sample))
+    analysis = analyze(load_results(results_dir), options)
+    entries = [j for j in analysis.joint_fits if (target is None or j.target == target)
+               and (model is None or model in j.family)]
+    if not entries:
+        raise ValueError("no joint fit to allocate compute with: a joint law needs >= 3 model sizes and >= 3 "
+                         "training set sizes per family (and target)")
+    rows = []
+    for j in entries:
+        row: dict[str, Any] = {"model": j.family, "target": j.target}
+        if j.optimum is None:
+            row.update(defined=False, reason=j.error or "no joint fit")
+        else:
+            row.update(defined=True, **j.optimum.summary(), flags=list(j.fit.flags_))
+        rows.append(row)
+    return rows
+
+
+def _run_compute(args) -> int:
+    rows = compute_rows(args.results, args.compute, target=args.target, model=args.model,
+                        flops_per_param_sample=args.flops_per_param_sample, num_bootstrap=args.bootstrap,
+                        seed=args.seed)
+    if args.json:
+        print(json.dumps(rows, indent=1, default=str))
+        return 0
+    table = Table(title=f"compute-optimal allocation of C = {args.compute:g} FLOPs")
+    for col in ("model", "target", "N_opt", "95% interval", "D_opt", "95% interval ", "loss", "a, b", "warnings"):
+        table.add_column(col)
+    for r in rows:
+        if not r["defined"]:
+            table.add_row(r["model"], r["target"], "undefined", "", "", "", "", "", r["reason"])
+            continue
+        iv = lambda v: f"[{_fmt(v[0])}, {_fmt(v[1])}]"
+        table.add_row(r["model"], r["target"], _fmt(r["n_model_opt"]), iv(r["n_model_opt_interval"]),
+                      _fmt(r["n_data_opt"]), iv(r["n_data_opt_interval"]), _fmt(r["loss_at_optimum"]),
+                      f"{r['exponent_model']:.3f}, {r['exponent_data']:.3f}",
+                      "; ".join(r["extrapolation"] + r["flags"]))
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    return 0
 
 
 def _fmt(v: Any) -> str:
@@ -92,6 +156,10 @@ def _fmt(v: Any) -> str:
 
 
 def _run(args) -> int:
+    if args.compute is not None:
+        return _run_compute(args)
+    if args.target_loss is None:
+        raise ValueError("give --target-loss (the loss to reach) or --compute (a FLOP budget to allocate)")
     rows = plan_rows(args.results, args.target_loss, args.axis, target=args.target, model=args.model, law=args.law,
                      num_final=args.num_final, num_bootstrap=args.bootstrap, seed=args.seed)
     if args.json:
@@ -108,6 +176,8 @@ def _run(args) -> int:
             if "conservative" in r and r["conservative"]["defined"]:
                 note += f" conservative (alpha=4/{r['conservative']['intrinsic_dimension']}): " \
                         f"{_fmt(r['conservative']['needed'])}"
+            elif "conservative" in r:
+                note += f" WARNING conservative plan refused: {r['conservative']['reason']}"
             table.add_row(str(r["model"]), r["target"], r["law"], f"{lo:.3g}..{hi:.3g}", _fmt(r["needed"]),
                           f"[{_fmt(r['interval'][0])}, {_fmt(r['interval'][1])}]", note.strip())
         else:

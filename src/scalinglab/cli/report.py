@@ -17,8 +17,20 @@ def register(subparsers) -> None:
         "compute axis) with bootstrap intervals, draw paper 1's Figs. 1 and 3-7 as the sweep allows, and write "
         "fits.csv, fits.json, points.csv and a self-contained index.html. Reads records only; never trains.",
     )
-    p.add_argument("results", help="sweep results directory (written by `scalinglab sweep`)")
-    p.add_argument("--out", default=None, help="report directory (default: RESULTS/report)")
+    p.add_argument("results", nargs="+",
+                   help="sweep results directory (written by `scalinglab sweep`); several directories are drawn "
+                   "in the same figures and tables (e.g. FCN, ResNet-18 and ViT sweeps, paper 1 Fig. 1)")
+    p.add_argument("--out", default=None, help="report directory (default: RESULTS/report of the first one)")
+    p.add_argument("--exclude", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="leave the matching points out of every fit (repeatable), e.g. N_D=8192 or "
+                   "model='vit width=64',N_D=8192; keys: model, family, target, N_D, N_M, size, compute, source")
+    p.add_argument("--x", dest="data_x", choices=["total", "train"], default="total",
+                   help="x of the data-scaling figures and fits: total N_D (default) or the training part 7/8 N_D")
+    p.add_argument("--huber-delta", type=float, default=None,
+                   help="Huber threshold in units of log loss for the automatic and joint fits "
+                   "(default: 1.345 standard errors of each point)")
+    p.add_argument("--compute", type=float, default=None, metavar="C",
+                   help="add the compute-optimal allocation at C FLOPs (C = 6 N D) to every joint fit")
     p.add_argument("--bootstrap", type=int, default=2000,
                    help="bootstrap replicates for point intervals and power-law fits (default 2000)")
     p.add_argument("--confidence", type=float, default=0.95, help="coverage of every interval (default 0.95)")
@@ -65,10 +77,12 @@ def print_exponents(fits_json: str | Path, console: Console | None = None) -> No
 
 def _run(args) -> int:
     from scalinglab.report import ReportOptions, build_report
+    from scalinglab.report.analysis import parse_exclusions
 
-    out = Path(args.out) if args.out else Path(args.results) / "report"
+    out = Path(args.out) if args.out else Path(args.results[0]) / "report"
     options = ReportOptions(num_bootstrap=args.bootstrap, confidence=args.confidence, fit_range=args.fit_range,
-                            seed=args.seed)
+                            seed=args.seed, exclude=parse_exclusions(args.exclude), data_x=args.data_x,
+                            huber_delta=args.huber_delta, compute_budget=args.compute)
     index = build_report(args.results, out, options=options, quiet=args.quiet)
     print_exponents(index.parent / "fits.json")
     print(f"report: {index}")

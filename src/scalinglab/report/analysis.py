@@ -30,11 +30,16 @@ import numpy as np
 from scalinglab.report.loader import SweepResults
 from scalinglab.seeding import derive_seed
 from scalinglab.stats import FLOAT32_LOSS_RESOLUTION
+from scalinglab.stats._optim import HUBER_SCALE
 from scalinglab.stats.aggregate import PointSummary, summarize_point
+from scalinglab.stats.compute_optimal import ComputeOptimum, FlopModel, compute_optimal
 from scalinglab.stats.exponent_trend import ExponentTrendFit, fit_exponent_trend
+from scalinglab.stats.goodness import GoodnessOfFit, bound_flags, goodness_of_fit, range_flag
 from scalinglab.stats.joint import JointFit, fit_joint
+from scalinglab.stats.model_choice import ScalingCurveFit, fit_scaling_curve
 from scalinglab.stats.power_law import PowerLawFit, fit_power_law
 from scalinglab.stats.saturating import SaturatingFit, fit_saturating
+from scalinglab.stats.saturating import _bounds as saturating_bounds
 
 __all__ = ["FLOAT32_LOSS_RESOLUTION", "Analysis", "CurveFit", "Point", "ReportOptions", "TrendFit", "analyze",
            "fit_rows", "group_points", "loss_of", "point_rows", "value_sort_key"]
@@ -42,6 +47,37 @@ __all__ = ["FLOAT32_LOSS_RESOLUTION", "Analysis", "CurveFit", "Point", "ReportOp
 #: Reference sizes of the exponent trends (paper 1 Figs. 5 and 7).
 N0_MODEL = 1e6
 N0_DATA = 1e4
+#: Training share of each N_D (paper 1 Methods B: 7/8 train, 1/8 validation); ``--x train`` plots it.
+TRAIN_FRACTION = 7 / 8
+#: Keys an ``--exclude`` clause may name, and the point attribute each one matches.
+EXCLUDE_KEYS = {"model": "model_label", "family": "family", "target": "target", "N_D": "num_train",
+                "N_M": "num_params", "size": "size_value", "compute": "compute_value", "source": "source"}
+
+
+def parse_exclusions(clauses: list[str] | tuple[str, ...]) -> tuple[dict[str, str], ...]:
+    """Parse ``--exclude`` clauses ``KEY=VALUE[,KEY=VALUE...]`` (a point is left out when it matches every pair).
+
+    Keys: ``model``, ``family``, ``target``, ``N_D``, ``N_M``, ``size``, ``compute``, ``source``.
+    """
+    parsed = []
+    for clause in clauses:
+        pairs: dict[str, str] = {}
+        for part in str(clause).split(","):
+            key, sep, value = part.strip().partition("=")
+            if not sep or not key or not value:
+                raise ValueError(f"--exclude {clause!r}: expected KEY=VALUE[,KEY=VALUE...] (e.g. N_D=8192,model=vit)")
+            if key not in EXCLUDE_KEYS:
+                raise ValueError(f"--exclude {clause!r}: unknown key {key!r}; keys: {', '.join(EXCLUDE_KEYS)}")
+            pairs[key] = value
+        parsed.append(pairs)
+    return tuple(parsed)
+
+
+def _matches(value: Any, wanted: str) -> bool:
+    try:
+        return math.isclose(float(value), float(wanted), rel_tol=1e-9)
+    except (TypeError, ValueError):
+        return str(value) == wanted
 
 
 @dataclass(frozen=True)
@@ -61,8 +97,23 @@ class ReportOptions:
     confidence: float = 0.95
     fit_range: str = "auto"
     seed: int = 0
+    # replicates of the automatic power-law / saturating choice (each one refits both laws)
+    num_choice_bootstrap: int = 400
+    # points left out of every fit (parse_exclusions); they stay in points.csv and are drawn as grey crosses
+    exclude: tuple = ()
+    # "total": x = N_D; "train": x = 7/8 N_D, the part actually trained on (paper 1's axis)
+    data_x: str = "total"
+    # Huber threshold in units of log loss for the automatic and joint fits (None: 1.345 standard errors)
+    huber_delta: float | None = None
+    # compute budget (FLOPs) for the compute-optimal allocation of every joint fit (None: no allocation)
+    compute_budget: float | None = None
+    flop_model: FlopModel = field(default_factory=FlopModel)
 
     def __post_init__(self) -> None:
+        if self.data_x not in ("total", "train"):
+            raise ValueError(f"data_x must be 'total' or 'train', got {self.data_x!r}")
+        if self.compute_budget is not None and not (math.isfinite(self.compute_budget) and self.compute_budget > 0):
+            raise ValueError(f"compute budget must be a positive number of FLOPs, got {self.compute_budget!r}")
         if isinstance(self.num_bootstrap, bool) or not isinstance(self.num_bootstrap, int) or self.num_bootstrap < 10:
             raise ValueError(f"num_bootstrap must be an integer >= 10, got {self.num_bootstrap!r}")
         if not isinstance(self.num_saturating_bootstrap, int) or self.num_saturating_bootstrap < 10:
@@ -85,6 +136,12 @@ class Point:
         flops: median training FLOPs of the realizations (None when not recorded).
         wall_time_s: summed training wall time of the realizations (s).
         num_excluded: realizations left out because their loss was NaN, infinite or <= 0 (diverged).
+        num_at_epoch_cap: realizations that trained for the full epoch budget (early stopping never fired:
+            they may still be improving, so their loss overstates what the model can reach).
+        num_no_skill: realizations no better than predicting the training mean (standardized MSE >= 1 or
+            R^2 <= 0).
+        excluded: the user left this point out of the fits (``--exclude``).
+        source: the results directory the point came from (several directories in one report).
         summary: AM / GM / median with their uncertainties (``scalinglab.stats.aggregate``; None when no
             realization is valid).
     """
@@ -105,6 +162,10 @@ class Point:
     wall_time_s: float
     num_excluded: int = 0
     summary: PointSummary | None = None
+    num_at_epoch_cap: int = 0
+    num_no_skill: int = 0
+    excluded: bool = False
+    source: str = ""
 
 
 @dataclass
@@ -118,6 +179,9 @@ class CurveFit:
         power_law: the power-law fit (None when it could not be made; see ``error``).
         saturating: the saturating fit (compute curves, and data curves whose range the curvature test cut).
         error: why a fit is missing (one line), else None.
+        quoted: the automatic power-law / saturating choice (``fit_scaling_curve``): its exponent is the one
+            quoted and used by the exponent trends, since it survives a floor (data and model curves).
+        excluded_points: points on this curve left out by ``--exclude`` (drawn, not fitted).
     """
 
     axis: str
@@ -135,6 +199,13 @@ class CurveFit:
     saturating: SaturatingFit | None = None
     error: str | None = None
     saturating_error: str | None = None
+    quoted: ScalingCurveFit | None = None
+    quoted_error: str | None = None
+    excluded_points: list[Point] = field(default_factory=list)
+
+    def exponent_fit(self):
+        """The fit whose exponent is quoted and used by the trends: the automatic law choice when made."""
+        return self.quoted if self.quoted is not None else self.power_law
 
 
 @dataclass
@@ -173,6 +244,7 @@ class JointEntry:
     points: list[Point]
     fit: JointFit | None = None
     error: str | None = None
+    optimum: ComputeOptimum | None = None
 
 
 @dataclass
@@ -233,8 +305,33 @@ def _size_sort_key(p: Point) -> tuple:
     return (p.num_params if p.num_params is not None else math.inf, str(p.size_value))
 
 
-def group_points(results: SweepResults) -> list[Point]:
+def _epoch_cap(record: dict[str, Any], resolved: dict[str, Any]) -> int | None:
+    """The epoch budget a record trained under (None when the records and spec do not say)."""
+    if record.get("max_epochs") is not None:
+        return int(record["max_epochs"])
+    if record.get("compute_key") == "epochs" and record.get("compute_value") is not None:
+        return int(record["compute_value"])
+    spec = resolved.get("spec") or {}
+    for m in spec.get("models") or []:
+        if m.get("family") == record.get("family") and (m.get("train") or {}).get("epochs") is not None:
+            return int(m["train"]["epochs"])
+    epochs = (spec.get("train") or {}).get("epochs")
+    return int(epochs) if epochs is not None else None
+
+
+def _no_skill(record: dict[str, Any]) -> bool:
+    """No better than the mean predictor: standardized test MSE >= 1 or R^2 <= 0 (when recorded)."""
+    normed = record.get("test_normalized") or {}
+    mse, r2 = normed.get("mse"), normed.get("r2")
+    return bool((mse is not None and float(mse) >= 1.0) or (r2 is not None and float(r2) <= 0.0))
+
+
+def group_points(results: SweepResults, exclusions: tuple[dict[str, str], ...] = ()) -> list[Point]:
     """Group records into design points (family, model size, target, N_D, compute value).
+
+    Args:
+        results: the loaded records.
+        exclusions: parsed ``--exclude`` clauses; matching points get ``excluded = True``.
 
     Returns:
         Points sorted by family, model size, target, compute value and N_D.
@@ -256,6 +353,10 @@ def group_points(results: SweepResults) -> list[Point]:
         valid = np.isfinite(all_losses) & (all_losses > 0)
         recs_ok = [r for r, ok in zip(recs, valid, strict=True) if ok]
         losses = all_losses[valid]
+        caps = [_epoch_cap(r, results.resolved_spec) for r in recs_ok]
+        at_cap = sum(1 for r, cap in zip(recs_ok, caps, strict=True)
+                     if cap is not None and r.get("epochs_run") is not None and int(r["epochs_run"]) >= cap)
+        no_skill = sum(1 for r in recs_ok if _no_skill(r))
         family = str(first["family"])
         size_value = first.get("size_value")
         label = first.get("model_label") or (
@@ -270,9 +371,13 @@ def group_points(results: SweepResults) -> list[Point]:
                 flops=_median_or_none([r.get("flops") for r in recs]), losses=losses,
                 realizations=np.array([int(r["realization"]) for r in recs_ok], dtype=np.int64),
                 wall_time_s=float(sum(float(r.get("wall_time_s") or 0.0) for r in recs)),
-                num_excluded=int((~valid).sum()),
+                num_excluded=int((~valid).sum()), num_at_epoch_cap=at_cap, num_no_skill=no_skill,
+                source=str(first.get("source") or ""),
             )
         )
+        p = points[-1]
+        p.excluded = any(all(_matches(getattr(p, EXCLUDE_KEYS[k]), v) for k, v in clause.items())
+                         for clause in exclusions)
     order = list((results.resolved_spec.get("spec") or {}).get("targets") or [])
     target_key = lambda t: (order.index(t), "") if t in order else (len(order), t)
     points.sort(key=lambda p: (p.family, _size_sort_key(p), target_key(p.target), value_sort_key(p.compute_value),
@@ -299,8 +404,24 @@ def _fit_curve(curve: CurveFit, options: ReportOptions, *, saturating: bool) -> 
     if np.unique(curve.x).size < 3:
         curve.error = f"{np.unique(curve.x).size} distinct {curve.x_name} value(s): a power law needs 3"
         return
+    unconstrained = range_flag(curve.x, curve.x_name)
+    if unconstrained:
+        # e.g. a depth sweep whose parameter count moves by 0.7 %: any exponent fitted there is noise
+        curve.error = unconstrained
+        return
+    if np.unique(curve.x).size >= 4:
+        try:
+            curve.quoted = fit_scaling_curve(
+                curve.x, losses, huber_delta=options.huber_delta, num_bootstrap=options.num_choice_bootstrap,
+                confidence=options.confidence, seed=derive_seed(options.seed, "choice", *name),
+            )
+        except ValueError as exc:
+            curve.quoted_error = str(exc)
+    else:
+        curve.quoted_error = "3 points: the power-law / saturating choice needs 4"
     if min(p.losses.size for p in curve.points) < 2:
-        curve.error = "a point has a single realization: the fit needs >= 2 per point for its weights"
+        curve.error = ("a point has a single realization: the realization-weighted power law needs >= 2 per "
+                       "point (the automatic fit resamples points instead)")
         return
     try:
         curve.power_law = fit_power_law(
@@ -320,8 +441,8 @@ def _fit_curve(curve: CurveFit, options: ReportOptions, *, saturating: bool) -> 
             curve.saturating_error = str(exc)
 
 
-def _curves(points: list[Point], axis: str) -> list[CurveFit]:
-    """Group points into curves along ``axis`` ("data", "model" or "compute")."""
+def _curves(points: list[Point], axis: str, data_x: str = "total") -> list[CurveFit]:
+    """Group points into curves along ``axis`` ("data", "model" or "compute"); excluded points are set aside."""
     groups: dict[tuple, list[Point]] = {}
     for p in points:
         if p.losses.size == 0:
@@ -336,10 +457,15 @@ def _curves(points: list[Point], axis: str) -> list[CurveFit]:
             key = (p.family, str(p.size_value), p.target, p.num_train)
         groups.setdefault(key, []).append(p)
     curves = []
-    for pts in groups.values():
+    for all_pts in groups.values():
+        pts = [p for p in all_pts if not p.excluded]
+        left_out = [p for p in all_pts if p.excluded]
+        if not pts:
+            continue
         if axis == "data":
-            xs = [float(p.num_train) for p in pts]
-            x_name = "N_D"
+            share = TRAIN_FRACTION if data_x == "train" else 1.0
+            xs = [share * float(p.num_train) for p in pts]
+            x_name = "7/8 N_D" if data_x == "train" else "N_D"
         elif axis == "model":
             if any(p.num_params is None for p in pts):
                 continue
@@ -363,7 +489,7 @@ def _curves(points: list[Point], axis: str) -> list[CurveFit]:
                 num_params=first.num_params if single_model else None,
                 num_train=None if axis == "data" else first.num_train,
                 compute_value=None if axis == "compute" else first.compute_value,
-                x_name=x_name, x=np.asarray(xs, dtype=np.float64)[order], points=pts,
+                x_name=x_name, x=np.asarray(xs, dtype=np.float64)[order], points=pts, excluded_points=left_out,
             )
         )
     return curves
@@ -371,7 +497,7 @@ def _curves(points: list[Point], axis: str) -> list[CurveFit]:
 
 def _trend(curves: list[CurveFit], axis: str, n0: float, size_of: Callable[[CurveFit], float | None],
            options: ReportOptions) -> TrendFit:
-    fitted = [c for c in curves if c.power_law is not None and size_of(c) is not None]
+    fitted = [c for c in curves if c.exponent_fit() is not None and size_of(c) is not None]
     fitted.sort(key=lambda c: size_of(c))
     first = curves[0]
     trend = TrendFit(axis=axis, family=first.family, target=first.target, compute_value=first.compute_value,
@@ -379,9 +505,10 @@ def _trend(curves: list[CurveFit], axis: str, n0: float, size_of: Callable[[Curv
     if np.unique(trend.sizes).size < 2:
         trend.error = f"{np.unique(trend.sizes).size} fitted exponent(s): a log trend needs exponents at >= 2 sizes"
         return trend
-    alphas = np.array([c.power_law.exponent_ for c in fitted])
-    stderrs = np.array([c.power_law.exponent_stderr_ for c in fitted])
-    boots = [c.power_law.bootstrap_exponents_ for c in fitted]
+    # the quoted exponents (automatic law choice): a floor left in a pure power law would bias the trend
+    alphas = np.array([c.exponent_fit().exponent_ for c in fitted])
+    stderrs = np.array([c.exponent_fit().exponent_stderr_ for c in fitted])
+    boots = [c.exponent_fit().bootstrap_exponents_ for c in fitted]
     boot = np.stack(boots, axis=1) if len({b.size for b in boots}) == 1 and boots[0].size else None
     try:
         trend.line = fit_exponent_trend(trend.sizes, alphas, stderrs, n0)
@@ -424,7 +551,7 @@ def analyze(results: SweepResults, options: ReportOptions | None = None, progres
         raise ValueError(
             f"{results.root} holds no finished records yet: nothing to report (run or resume the sweep first)"
         )
-    points = group_points(results)
+    points = group_points(results, options.exclude)
     for p in points:
         if p.losses.size:
             p.summary = summarize_point(
@@ -435,7 +562,7 @@ def analyze(results: SweepResults, options: ReportOptions | None = None, progres
         if progress is not None:
             progress.advance(1)
     analysis = Analysis(results=results, options=options, points=points)
-    analysis.data_curves = _curves(points, "data")
+    analysis.data_curves = _curves(points, "data", options.data_x)
     analysis.model_curves = [c for c in _curves(points, "model") if len({p.size_value for p in c.points}) >= 2]
     analysis.compute_curves = _curves(points, "compute")
     for curve in analysis.data_curves + analysis.model_curves:
@@ -458,7 +585,7 @@ def analyze(results: SweepResults, options: ReportOptions | None = None, progres
         by_target.setdefault((c.family, c.target, str(c.compute_value)), []).append(c)
     for curves in by_target.values():
         # alpha_M exists only where a family has >= 3 sizes; with fewer there is no trend to draw
-        if len(curves) >= 2 and any(c.power_law is not None for c in curves):
+        if len(curves) >= 2 and any(c.exponent_fit() is not None for c in curves):
             analysis.model_trends.append(
                 _trend(curves, "alpha_M vs N_D", N0_DATA, lambda c: float(c.num_train), options)
             )
@@ -469,7 +596,8 @@ def analyze(results: SweepResults, options: ReportOptions | None = None, progres
 def _joint_fits(points: list[Point], options: ReportOptions) -> list[JointEntry]:
     groups: dict[tuple, list[Point]] = {}
     for p in points:
-        if p.num_params is not None and p.losses.size >= 2:
+        # one run per point is enough: the joint fit then resamples points instead of realizations
+        if p.num_params is not None and p.losses.size >= 1 and not p.excluded:
             groups.setdefault((p.family, p.target, str(p.compute_value)), []).append(p)
     entries = []
     for (family, target, _), pts in groups.items():
@@ -486,7 +614,10 @@ def _joint_fits(points: list[Point], options: ReportOptions) -> list[JointEntry]
                     [p.num_params for p in pts], [p.num_train for p in pts], [p.losses for p in pts],
                     num_bootstrap=options.num_saturating_bootstrap, confidence=options.confidence,
                     seed=derive_seed(options.seed, "joint", family, target, str(pts[0].compute_value)),
+                    huber_delta=options.huber_delta,
                 )
+                if options.compute_budget is not None:
+                    entry.optimum = compute_optimal(entry.fit, options.compute_budget, flop_model=options.flop_model)
             except ValueError as exc:
                 entry.error = str(exc)
         entries.append(entry)
@@ -506,8 +637,54 @@ def _interval(iv: tuple[float, float] | None) -> tuple[float | None, float | Non
     return tuple(None if not np.isfinite(v) else float(v) for v in iv)  # type: ignore[return-value]
 
 
+def _log_stderrs(points: list[Point]) -> np.ndarray:
+    """Standard error of each point's mean log loss ``[P]`` (the fitters' weights)."""
+    from scalinglab.stats._design import make_design, point_variances
+
+    design = make_design(np.arange(1.0, len(points) + 1), [p.losses for p in points])
+    return np.sqrt(point_variances(design.log_vars(), design.counts))
+
+
+def power_law_flags(fit: PowerLawFit) -> tuple[GoodnessOfFit, list[str]]:
+    """Goodness of fit over the fit range and the flags of a realization-weighted power law."""
+    m = fit.in_fit_
+    gof = goodness_of_fit(fit.residuals_[m], fit.log_stderrs_[m], 2)
+    flags = [f for f in (gof.flag(), range_flag(fit.x_[m], "x")) if f]
+    cut = [d for d in fit.dropped_ if "curvature" in d["reason"]]
+    if cut:
+        flags.append(f"floor suspected: the curvature test cut {len(cut)} point(s) from the range; the quoted "
+                     "exponent comes from the automatic law choice (row law=auto)")
+    return gof, flags
+
+
+def saturating_flags(fit: SaturatingFit, points: list[Point]) -> tuple[GoodnessOfFit, list[str]]:
+    """Goodness of fit (Huber analogue of chi2) and flags of a saturating fit."""
+    se = _log_stderrs(points)
+    gof = goodness_of_fit(fit.residuals_, se, 3, threshold=HUBER_SCALE)
+    lx, y = np.log(fit.x_), np.log(fit.geometric_means_)
+    lower, upper = saturating_bounds(lx, y)
+    theta = np.array([fit.exponent_, np.log(fit.x_c_), np.log(fit.floor_)])
+    flags = [f for f in (gof.flag(),) if f]
+    flags += bound_flags(theta, lower, upper, ["alpha", "ln X_c", "ln K"], skip=("ln K",))
+    if not fit.converged_:
+        flags.append("not converged: the optimizer met no convergence criterion")
+    return gof, flags
+
+
+def _gof_columns(gof: GoodnessOfFit | None, flags: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    cols: dict[str, Any] = {"flags": "; ".join(flags)}
+    if gof is not None:
+        cols.update(chi2=gof.statistic, dof=gof.dof, chi2_dof=gof.reduced, gof_p_value=gof.p_value,
+                    rms_log_residual=gof.rms_log_residual, gof_kind=gof.kind)
+    return cols
+
+
 def fit_rows(analysis: Analysis) -> list[dict[str, Any]]:
-    """One flat row per fit (power laws, saturating laws, exponent trends), JSON/CSV friendly."""
+    """One flat row per fit (power laws, saturating laws, automatic choice, joint laws, exponent trends).
+
+    Every fit row carries its goodness of fit (``chi2``, ``dof``, ``chi2_dof``, ``gof_p_value``,
+    ``rms_log_residual``) and ``flags``: poor fit, parameter at a bound, unconstrained exponent.
+    """
     rows: list[dict[str, Any]] = []
     for c in analysis.all_curves():
         if c.axis == "model" and np.unique(c.x).size < 3:
@@ -517,9 +694,12 @@ def fit_rows(analysis: Analysis) -> list[dict[str, Any]]:
             "num_params": c.num_params, "target": c.target, "num_train": c.num_train,
             "compute_value": c.compute_value, "x": c.x_name, "num_points": int(c.x.size),
             "realizations": int(min(p.losses.size for p in c.points)),
+            "excluded_x": ";".join(f"{p.num_train if c.axis == 'data' else p.num_params:g}"
+                                   for p in c.excluded_points),
         }
         if c.power_law is not None:
             f = c.power_law
+            gof, flags = power_law_flags(f)
             lo, hi = _interval(f.exponent_interval_)
             plo, phi = _interval(f.prefactor_interval_)
             rows.append({
@@ -531,12 +711,30 @@ def fit_rows(analysis: Analysis) -> list[dict[str, Any]]:
                 "flagged_precision": ";".join(f"{v:g}" for v in f.x_[f.flagged_precision_]),
                 "dropped": ";".join(f"{d['x']:g} ({d['reason']})" for d in f.dropped_),
                 "curvature_p_value": None if f.curvature_ is None else f.curvature_.p_value,
-                "range_rule": f.range_rule_, "note": "",
+                "range_rule": f.range_rule_, "note": "", **_gof_columns(gof, flags),
             })
         else:
             rows.append({**base, "law": "power_law", "note": f"not fitted: {c.error}"})
+        if c.quoted is not None:
+            q = c.quoted
+            lo, hi = _interval(q.exponent_interval_)
+            klo, khi = _interval(q.floor_interval_)
+            rows.append({
+                **base, "law": "auto", "chosen_law": q.law_, "exponent": q.exponent_,
+                "exponent_stderr": q.exponent_stderr_, "exponent_lo": lo, "exponent_hi": hi,
+                "confidence": q.confidence, "prefactor": q.prefactor_ if q.law_ == "power_law" else q.x_c_,
+                "floor": q.floor_, "floor_lo": klo, "floor_hi": khi, "saturating_share": q.saturating_share_,
+                "floor_p_value": q.floor_p_value_, "floor_detected": q.floor_detected_, "resampling": q.resampling_,
+                "fit_min": float(q.x_[0]), "fit_max": float(q.x_[-1]), **_gof_columns(q.goodness_, q.flags_),
+                "note": (f"quoted exponent: {q.law_} chosen by the deviance test (level 0.3), the choice repeated "
+                         f"in every replicate ({100 * q.saturating_share_:.0f}% chose the floored law)"
+                         + ("; X_c in the prefactor column" if q.law_ == "saturating" else "")),
+            })
+        elif c.quoted_error and c.error is None:
+            rows.append({**base, "law": "auto", "note": f"not fitted: {c.quoted_error}"})
         if c.saturating is not None:
             s = c.saturating
+            gof, flags = saturating_flags(s, c.points)
             lo, hi = _interval(s.exponent_interval_)
             klo, khi = _interval(s.floor_interval_)
             xlo, xhi = _interval(s.x_c_interval_)
@@ -546,6 +744,7 @@ def fit_rows(analysis: Analysis) -> list[dict[str, Any]]:
                 "prefactor_lo": xlo, "prefactor_hi": xhi, "floor": s.floor_, "floor_lo": klo, "floor_hi": khi,
                 "note": ("X_c in the prefactor columns; " + ("converged" if s.converged_ else "NOT converged")
                          + ("; floor compatible with 0" if s.floor_unconstrained_ else "")),
+                **_gof_columns(gof, flags),
             })
         elif c.saturating_error:
             rows.append({**base, "law": "saturating", "note": f"not fitted: {c.saturating_error}"})
@@ -565,9 +764,24 @@ def fit_rows(analysis: Analysis) -> list[dict[str, Any]]:
             "exponent_model_hi": iv["exponent_model"][1], "prefactor": f.scale_data_,
             "prefactor_lo": iv["scale_data"][0], "prefactor_hi": iv["scale_data"][1],
             "scale_model": f.scale_model_, "floor": f.floor_, "floor_lo": iv["floor"][0], "floor_hi": iv["floor"][1],
+            "resampling": f.resampling_, **_gof_columns(f.goodness_, f.flags_),
             "note": ("L = (A/N_M)^a_M + (B/N_D)^a_D + K; exponent = a_D, exponent_model = a_M, prefactor = B, "
-                     "scale_model = A; " + ("converged" if f.converged_ else "NOT converged")),
+                     "scale_model = A; " + ("converged" if f.converged_ else "NOT converged")
+                     + f"; bootstrap over {f.resampling_}"),
         })
+        if j.optimum is not None:
+            o = j.optimum
+            rows.append({
+                **base, "axis": "compute-optimal", "law": "joint optimum", "compute_budget": o.budget,
+                "n_model_opt": o.n_model, "n_model_opt_lo": o.n_model_interval[0],
+                "n_model_opt_hi": o.n_model_interval[1], "n_data_opt": o.n_data,
+                "n_data_opt_lo": o.n_data_interval[0], "n_data_opt_hi": o.n_data_interval[1],
+                "loss_at_optimum": o.loss, "exponent": o.exponent_data, "exponent_lo": o.exponent_data_interval[0],
+                "exponent_hi": o.exponent_data_interval[1], "exponent_model": o.exponent_model,
+                "exponent_model_lo": o.exponent_model_interval[0], "exponent_model_hi": o.exponent_model_interval[1],
+                "confidence": o.confidence, "flags": "; ".join(o.extrapolation),
+                "note": (f"{o.flop_model}: N_opt ~ C^a (exponent_model = a), D_opt ~ C^b (exponent = b)"),
+            })
     for t in analysis.data_trends + analysis.model_trends:
         base = {"axis": t.axis, "family": t.family, "model": t.family, "target": t.target,
                 "compute_value": t.compute_value, "x": "N_M" if t.axis.endswith("N_M") else "N_D",
@@ -582,7 +796,8 @@ def fit_rows(analysis: Analysis) -> list[dict[str, Any]]:
             "intercept_b": ln.intercept_, "intercept_b_stderr": ln.intercept_stderr_,
             "intercept_b_lo": _interval(t.intercept_interval)[0], "intercept_b_hi": _interval(t.intercept_interval)[1],
             "confidence": analysis.options.confidence, "chi2": ln.chi2_, "dof": ln.dof_,
-            "note": f"alpha = a log10(N / {t.n0:g}) + b",
+            "chi2_dof": ln.chi2_ / ln.dof_ if ln.dof_ > 0 else None,
+            "note": f"alpha = a log10(N / {t.n0:g}) + b, on the quoted exponents (automatic law choice)",
         })
     return rows
 
@@ -595,7 +810,8 @@ def point_rows(analysis: Analysis) -> list[dict[str, Any]]:
             "family": p.family, "model": p.model_label, "size_value": p.size_value, "num_params": p.num_params,
             "target": p.target, "num_train": p.num_train, "compute_value": p.compute_value, "flops": p.flops,
             "realizations": int(p.losses.size), "excluded_realizations": p.num_excluded,
-            "wall_time_s": p.wall_time_s,
+            "wall_time_s": p.wall_time_s, "at_epoch_cap": p.num_at_epoch_cap, "no_skill": p.num_no_skill,
+            "excluded_from_fits": p.excluded, "source": p.source,
         }
         s = p.summary
         if s is not None:

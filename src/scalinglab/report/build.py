@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 from scalinglab.progress import progress_bar
-from scalinglab.report.analysis import Analysis, ReportOptions, analyze, num_progress_units
+from scalinglab.report.analysis import Analysis, ReportOptions, analyze, fit_rows, num_progress_units
 from scalinglab.report.figures import FIGURE_BUILDERS, Figure, make_figures
 from scalinglab.report.html import write_html
-from scalinglab.report.loader import load_results
+from scalinglab.report.loader import load_many, load_results
 from scalinglab.report.tables import write_tables
 
 
@@ -38,6 +38,46 @@ def report_notes(analysis: Analysis) -> list[str]:
                     f"out of the statistics ({where}{more}).")
     if not analysis.has_compute_axis:
         msgs.append("The sweep has no compute axis: no loss-vs-FLOPs figure.")
+    msgs += guard_notes(analysis)
+    return msgs
+
+
+def _where(points, count_of) -> str:
+    where = "; ".join(f"{p.model_label} {p.target} N_D={p.num_train}: {count_of(p)}/{p.losses.size}"
+                      for p in points[:6])
+    return where + (f"; and {len(points) - 6} more points" if len(points) > 6 else "")
+
+
+def guard_notes(analysis: Analysis) -> list[str]:
+    """Warnings about what enters the fits: networks still at the epoch cap, networks without skill, points
+    left out, and every fit flag (poor fit, parameter at a bound, unconstrained exponent, extrapolation)."""
+    msgs = []
+    capped = [p for p in analysis.points if p.num_at_epoch_cap]
+    if capped:
+        total = sum(p.num_at_epoch_cap for p in capped)
+        msgs.append(f"WARNING: {total} realization(s) trained for the full epoch budget without early stopping "
+                    f"({_where(capped, lambda p: p.num_at_epoch_cap)}): they may still be improving, so their "
+                    "losses overstate what the models reach and the exponents are biased; train longer.")
+    no_skill = [p for p in analysis.points if p.num_no_skill]
+    if no_skill:
+        total = sum(p.num_no_skill for p in no_skill)
+        msgs.append(f"WARNING: {total} realization(s) are no better than predicting the mean (standardized MSE >= 1 "
+                    f"or R^2 <= 0; {_where(no_skill, lambda p: p.num_no_skill)}): they have not learned the target "
+                    "and their points do not belong on a scaling law.")
+    left_out = [p for p in analysis.points if p.excluded]
+    if left_out:
+        msgs.append(f"{len(left_out)} point(s) left out of every fit by --exclude (grey crosses in the figures): "
+                    + "; ".join(f"{p.model_label} {p.target} N_D={p.num_train}" for p in left_out[:8]) + ".")
+    for c in analysis.all_curves():
+        if c.error and c.error.startswith("unconstrained"):
+            msgs.append(f"FLAG: no {c.axis}-scaling exponent for {c.model_label} {c.target}"
+                        + ("" if c.num_train is None else f" (N_D={c.num_train})") + f": {c.error}.")
+    for row in fit_rows(analysis):
+        if row.get("flags"):
+            what = f"{row['law']} fit of {row.get('model')} {row.get('target')} along {row.get('axis')}"
+            if row.get("num_train") is not None and row.get("axis") != "data":
+                what += f" (N_D={row['num_train']})"
+            msgs.append(f"FLAG: {what}: {row['flags']}.")
     return msgs
 
 
@@ -87,7 +127,7 @@ def analysis_links(results_root: Path, out: Path) -> list[tuple[str, str]]:
 
 
 def build_report(
-    results_dir: str | Path,
+    results_dir: str | Path | list[str | Path],
     out_dir: str | Path,
     *,
     options: ReportOptions | None = None,
@@ -100,7 +140,9 @@ def build_report(
     per design point) and ``index.html`` (self-contained: figures embedded, spec, environment, timings).
 
     Args:
-        results_dir: a sweep results directory (docs/architecture.md, "Sweep results").
+        results_dir: a sweep results directory (docs/architecture.md, "Sweep results"), or a list of them:
+            their records are drawn in the same figures and tables (paper 1 Fig. 1: FCN, ResNet-18 and ViT
+            sweeps together; see ``load_many``).
         out_dir: report directory (created; existing report files are overwritten).
         options: analysis settings (bootstrap replicates, confidence, fit-range rule, seed).
         quiet: no progress bar.
@@ -117,7 +159,10 @@ def build_report(
         Sec. 3.2.
     """
     options = options or ReportOptions()
-    results = load_results(results_dir)
+    if isinstance(results_dir, list | tuple):
+        results = load_many(results_dir) if len(results_dir) > 1 else load_results(results_dir[0])
+    else:
+        results = load_results(results_dir)
     if not results.records:
         raise ValueError(
             f"{results.root} holds no finished records yet: nothing to report (run or resume the sweep first)"
@@ -134,6 +179,7 @@ def build_report(
         figures = make_figures(analysis, out, progress=bar) + amplitude_figures(results.records, out, options)
         tables = write_tables(analysis, out)
         path = write_html(analysis, figures, out, messages=report_notes(analysis),
-                          table_files=[p.name for p in tables.values()], links=analysis_links(results.root, out))
+                          table_files=[p.name for p in tables.values()],
+                          links=[link for root in results.sources for link in analysis_links(root, out)])
         bar.advance(1)
     return path

@@ -150,10 +150,12 @@ def _draw_curve(ax, curve: CurveFit, color, marker: str, label: str, symbol: str
     """GM points with error bars; hollow markers outside the fit range; red x near float32 resolution."""
     gm, err = _gm_errors(curve.points)
     fit = curve.power_law
+    quoted = curve.exponent_fit()
     in_fit = fit.in_fit_ if fit is not None else np.ones(gm.size, dtype=bool)
     flagged = gm < 10 * FLOAT32_LOSS_RESOLUTION
-    if fit is not None:
-        label = f"{label}: $\\{symbol}$ = {_fmt_interval(fit.exponent_, fit.exponent_interval_)}"
+    if quoted is not None:
+        floored = " (floored law)" if getattr(quoted, "law_", "") == "saturating" else ""
+        label = f"{label}: $\\{symbol}$ = {_fmt_interval(quoted.exponent_, quoted.exponent_interval_)}{floored}"
     ax.errorbar(curve.x[in_fit], gm[in_fit], yerr=err[:, in_fit], fmt=marker, color=color, ms=5, capsize=2,
                 lw=1, label=label)
     if (~in_fit).any():
@@ -161,9 +163,20 @@ def _draw_curve(ax, curve: CurveFit, color, marker: str, label: str, symbol: str
                     mfc="white", capsize=2, lw=1)
     if flagged.any():
         ax.plot(curve.x[flagged], gm[flagged], "x", color="red", ms=9, mew=1.5)
-    if fit is None:
+    if curve.excluded_points:
+        share = curve.x[0] / _x_of(curve, curve.points[0])
+        xs_ex = np.array([share * _x_of(curve, p) for p in curve.excluded_points])
+        gm_ex = _gm_errors(curve.excluded_points)[0]
+        ax.plot(xs_ex, gm_ex, "x", color="0.5", ms=8, mew=1.5)
+    if curve.quoted is not None and curve.quoted.law_ == "saturating":
+        xs = np.geomspace(curve.x.min(), curve.x.max(), 80)
+        ax.plot(xs, curve.quoted.predict(xs), "-", color=color, lw=1.2)
+    if fit is None and curve.quoted is None:
         # no fit to draw: a faint line guides the eye along the curve
         ax.plot(curve.x, gm, "-", color=color, lw=0.8, alpha=0.5)
+    elif fit is None:
+        xs = np.geomspace(curve.x.min(), curve.x.max(), 50)
+        ax.plot(xs, curve.quoted.predict(xs), "--", color=color, lw=1.2)
     else:
         lo, hi = fit.fit_range_
         xs = np.geomspace(lo, hi, 50)
@@ -171,6 +184,15 @@ def _draw_curve(ax, curve: CurveFit, color, marker: str, label: str, symbol: str
     if curve.saturating is not None and curve.axis == "compute":
         xs = np.geomspace(curve.x.min(), curve.x.max(), 80)
         ax.plot(xs, curve.saturating.predict(xs), "-", color=color, lw=0.9, alpha=0.6)
+
+
+def _x_of(curve: CurveFit, p: Point) -> float:
+    """The raw design value of a point along its curve's axis (before any train-share scaling)."""
+    if curve.axis == "data":
+        return float(p.num_train)
+    if curve.axis == "model":
+        return float(p.num_params)
+    return float(p.flops) if curve.x_name.startswith("C") else float(p.compute_value)
 
 
 def _loglog(ax) -> None:
@@ -213,7 +235,8 @@ def loss_vs_data(analysis: Analysis, out_dir: Path) -> list[Figure]:
             _resolution_line(ax, np.concatenate(all_gm))
             _loglog(ax)
             ax.set_title(f"{_panel_letter(i)} {target}{_unit(analysis, target)}")
-            ax.set_xlabel("training set size $N_D$ [samples]")
+            ax.set_xlabel("training part $\\frac{7}{8} N_D$ [samples]" if analysis.options.data_x == "train"
+                          else "training set size $N_D$ [samples]")
             ax.set_ylabel(LOSS_LABEL)
             _legend(ax, loc="upper right")
         path = _save(fig, out_dir, "loss_vs_data.png")
@@ -223,7 +246,9 @@ def loss_vs_data(analysis: Analysis, out_dir: Path) -> list[Figure]:
                    "bars are 95 % bootstrap intervals of the GM. Dashed lines: power-law fits "
                    "eps = A N_D^-alpha_D over the fit range (legend: alpha_D with its 95 % bootstrap interval). "
                    "Hollow markers lie outside the fit range; red crosses mark GMs within 10x of the float32 "
-                   "resolution 1.9e-7.")]
+                   "resolution 1.9e-7; grey crosses are points left out with --exclude. The legend quotes the "
+                   "exponent of the automatic law choice (a floored law, drawn solid, where the data need one), "
+                   "with an interval that repeats the choice in every bootstrap replicate.")]
 
 
 def _select(values: list, k: int) -> list:
@@ -352,13 +377,14 @@ def gm_vs_realizations(analysis: Analysis, out_dir: Path) -> list[Figure]:
 def _trend_panel(ax, trends: list[TrendFit], curves: list[CurveFit], size_of, symbol: str,
                  families: list[str], colors: dict) -> None:
     for fam_i, fam in enumerate(families):
-        fam_curves = [c for c in curves if c.family == fam and c.power_law is not None and size_of(c) is not None]
+        fam_curves = [c for c in curves if c.family == fam and c.exponent_fit() is not None
+                      and size_of(c) is not None]
         if not fam_curves:
             continue
         x = np.array([size_of(c) for c in fam_curves], dtype=float)
-        a = np.array([c.power_law.exponent_ for c in fam_curves])
-        lo = np.array([c.power_law.exponent_interval_[0] for c in fam_curves])
-        hi = np.array([c.power_law.exponent_interval_[1] for c in fam_curves])
+        a = np.array([c.exponent_fit().exponent_ for c in fam_curves])
+        lo = np.array([c.exponent_fit().exponent_interval_[0] for c in fam_curves])
+        hi = np.array([c.exponent_fit().exponent_interval_[1] for c in fam_curves])
         err = np.nan_to_num(np.stack([a - lo, hi - a]), nan=0.0).clip(min=0.0)
         color = colors[fam]
         trend = next((t for t in trends if t.family == fam and t.line is not None), None)
@@ -400,7 +426,7 @@ def exponents_vs_model_size(analysis: Analysis, out_dir: Path) -> list[Figure]:
     """Paper 1 Fig. 5: alpha_D vs model size N_M with the log fit alpha_D = a log10(N_M / 10^6) + b."""
     compute = main_compute(analysis)
     curves = [c for c in analysis.data_curves
-              if c.power_law is not None and c.num_params is not None and c.compute_value == compute]
+              if c.exponent_fit() is not None and c.num_params is not None and c.compute_value == compute]
     if len({(c.family, str(c.size_value)) for c in curves}) < 2:
         return []
     trends = [t for t in analysis.data_trends if t.compute_value == compute]
@@ -453,7 +479,7 @@ def loss_vs_model_size(analysis: Analysis, out_dir: Path) -> list[Figure]:
 def exponents_vs_data_size(analysis: Analysis, out_dir: Path) -> list[Figure]:
     """Paper 1 Fig. 7: alpha_M vs N_D with the log fit alpha_M = a log10(N_D / 10^4) + b."""
     compute = main_compute(analysis)
-    curves = [c for c in analysis.model_curves if c.power_law is not None and c.compute_value == compute]
+    curves = [c for c in analysis.model_curves if c.exponent_fit() is not None and c.compute_value == compute]
     if len({c.num_train for c in curves}) < 2:
         return []
     trends = [t for t in analysis.model_trends if t.compute_value == compute]
@@ -496,6 +522,83 @@ def loss_vs_compute(analysis: Analysis, out_dir: Path) -> list[Figure]:
                    "L = (C_c / C)^alpha + K (paper 3 Eq. 1).")]
 
 
+def fit_residuals(analysis: Analysis, out_dir: Path) -> list[Figure]:
+    """Residuals ``ln GM - ln fit`` of every quoted fit with the points' standard errors, one panel per axis."""
+    curves = [c for c in analysis.all_curves() if c.quoted is not None]
+    if not curves:
+        return []
+    axes_present = [a for a in ("data", "model", "compute") if any(c.axis == a for c in curves)]
+    keys = list(dict.fromkeys((c.axis, c.model_label, c.target, str(c.num_train)) for c in curves))
+    colors = dict(zip(keys, _colors(len(keys)), strict=True))
+    names = {"data": "training set size $N_D$", "model": "model size $N_M$", "compute": "training compute"}
+    with plt.rc_context(_style()):
+        fig, axs = _panels(len(axes_present), height=3.6 + _legend_height(max(
+            sum(c.axis == a for c in curves) for a in axes_present)))
+        for i, (ax, axis) in enumerate(zip(axs, axes_present, strict=True)):
+            for c in (c for c in curves if c.axis == axis):
+                q = c.quoted
+                gm, err = _gm_errors(c.points)
+                # error bars: the interval of ln GM (the residual's own uncertainty)
+                lerr = np.stack([np.log(gm) - np.log(np.maximum(gm - err[0], 1e-300)),
+                                 np.log(gm + err[1]) - np.log(gm)])
+                key = (c.axis, c.model_label, c.target, str(c.num_train))
+                tag = f"{c.model_label} {c.target}" + ("" if axis == "data" else f" N_D={c.num_train}")
+                ax.errorbar(q.x_, q.residuals_, yerr=np.nan_to_num(lerr), fmt="o", ms=4, capsize=2,
+                            color=colors[key], label=f"{tag} ({q.law_}, {q.goodness_.kind} "
+                            f"{q.goodness_.reduced:.2g}/dof)" if q.goodness_.kind != "residual" else tag)
+            ax.axhline(0.0, color="0.3", lw=0.8)
+            ax.set_xscale("log")
+            _decade_ticks(ax)
+            ax.set_title(f"{_panel_letter(i)} {names[axis]}")
+            ax.set_xlabel(names[axis])
+            ax.set_ylabel("ln GM - ln fit")
+            _legend(ax)
+        path = _save(fig, out_dir, "fit_residuals.png")
+    return [Figure(path, "Fit residuals", "Log residuals of every quoted fit (automatic law choice) with the 95 % "
+                   "intervals of the points' geometric means. A trend in the residuals, or residuals far outside "
+                   "their bars, means the law does not describe the curve (see chi2/dof and the flags column).")]
+
+
+def compute_frontier_figure(analysis: Analysis, out_dir: Path) -> list[Figure]:
+    """The loss-optimal frontier of each joint fit: N_opt(C), D_opt(C) and L_opt(C) with bootstrap bands."""
+    from scalinglab.stats.compute_optimal import compute_frontier
+
+    entries = [j for j in analysis.joint_fits if j.optimum is not None]
+    if not entries:
+        return []
+    flops = analysis.options.flop_model
+    with plt.rc_context(_style()):
+        fig, axs = _panels(2, width=5.6)
+        for j_i, j in enumerate(entries):
+            color = _colors(len(entries))[j_i]
+            f = j.fit
+            measured = flops.flops(np.array(f.n_model_range_), np.array(f.n_data_range_))
+            c_lo = min(measured[0], j.optimum.budget) / 10
+            c_hi = max(measured[1], j.optimum.budget) * 10
+            fr = compute_frontier(f, np.geomspace(c_lo, c_hi, 60), flop_model=flops)
+            tag = f"{j.family} {j.target}"
+            for key, style, name in (("n_model", "-", "$N_{opt}$"), ("n_data", "--", "$D_{opt}$")):
+                axs[0].plot(fr["budget"], fr[key], style, color=color, label=f"{name} {tag}")
+                axs[0].fill_between(fr["budget"], fr[f"{key}_lo"], fr[f"{key}_hi"], color=color, alpha=0.15, lw=0)
+            axs[1].plot(fr["budget"], fr["loss"], "-", color=color, label=tag)
+            axs[1].fill_between(fr["budget"], fr["loss_lo"], fr["loss_hi"], color=color, alpha=0.15, lw=0)
+            for ax in axs:
+                ax.axvline(j.optimum.budget, color=color, ls=":", lw=1.0)
+                ax.axvspan(measured[0], measured[1], color="0.85", alpha=0.4, lw=0)
+        axs[0].set_ylabel("optimal size (parameters / samples)")
+        axs[1].set_ylabel("loss at the optimum")
+        for i, ax in enumerate(axs):
+            _loglog(ax)
+            ax.set_xlabel(f"compute budget C [FLOPs] ({flops.describe()})")
+            ax.set_title(f"{_panel_letter(i)} " + ("compute-optimal allocation" if i == 0 else "loss frontier"))
+            _legend(ax)
+        path = _save(fig, out_dir, "compute_frontier.png")
+    return [Figure(path, "Compute-optimal frontier", "From each joint fit L = (A/N)^a_M + (B/D)^a_D + K: the "
+                   "model size N_opt and data size D_opt that minimize the loss at compute C, and that loss; bands "
+                   "are 95 % bootstrap intervals, the dotted line marks the requested budget and the grey span the "
+                   "compute range of the measured points (outside it the curves extrapolate).")]
+
+
 FIGURE_BUILDERS = (
     loss_vs_data,
     loss_distributions,
@@ -504,6 +607,8 @@ FIGURE_BUILDERS = (
     loss_vs_model_size,
     exponents_vs_data_size,
     loss_vs_compute,
+    fit_residuals,
+    compute_frontier_figure,
 )
 
 

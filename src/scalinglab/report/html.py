@@ -32,6 +32,7 @@ figure { margin: 18px 0 28px; } figure img { max-width: 100%; border: 1px solid 
 figcaption { font-size: 0.9em; color: #444; max-width: 1100px; }
 pre { background: #f6f8fa; border: 1px solid #e1e4e8; padding: 10px; font-size: 0.8em; overflow-x: auto; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 6px 10px; }
+.flag { background: #fdecea; border-left: 4px solid #d32f2f; padding: 6px 10px; }
 .scroll { overflow-x: auto; }
 td.wrap { white-space: normal; text-align: left; min-width: 280px; font-size: 0.95em; }
 """
@@ -107,9 +108,11 @@ def _exponent_matrix(analysis: Analysis) -> str:
         label = c.model_label + (f" ({c.points[0].compute_key}={c.compute_value})" if c.compute_value is not None
                                  else "")
         row = rows.setdefault(label, [label, _fmt(c.num_params)] + [""] * len(targets))
-        if c.power_law is not None:
-            f = c.power_law
+        f = c.exponent_fit()  # the automatic law choice where made (it survives a floor)
+        if f is not None:
             cell = f"{f.exponent_:.3f} [{f.exponent_interval_[0]:.3f}, {f.exponent_interval_[1]:.3f}]"
+            if getattr(f, "flags_", ()):
+                cell += " (flagged)"
         else:
             cell = "not fitted"
         row[2 + targets.index(c.target)] = cell
@@ -134,6 +137,16 @@ def _fits_table(analysis: Analysis) -> str:
                 second = (f"a_M = {_fmt(r.get('exponent_model'))} "
                           f"{_interval(r.get('exponent_model_lo'), r.get('exponent_model_hi'))}, "
                           f"K = {_fmt(r.get('floor'))}")
+            elif r["law"] == "joint optimum":
+                est = f"N_opt = {_fmt(r.get('n_model_opt'))}"
+                iv = _interval(r.get("n_model_opt_lo"), r.get("n_model_opt_hi"))
+                d_iv = _interval(r.get("n_data_opt_lo"), r.get("n_data_opt_hi"))
+                second = (f"D_opt = {_fmt(r.get('n_data_opt'))} {d_iv}"
+                          f", L = {_fmt(r.get('loss_at_optimum'))} at C = {_fmt(r.get('compute_budget'))}; "
+                          f"a = {_fmt(r.get('exponent_model'))}, b = {_fmt(r.get('exponent'))}")
+            elif r["law"] == "auto" and r.get("exponent") is not None:
+                second = (f"chosen: {r.get('chosen_law')}" + (f", K = {_fmt(r.get('floor'))}"
+                                                              if r.get("chosen_law") == "saturating" else ""))
             elif r["law"] == "saturating":
                 second = (f"X_c = {_fmt(r.get('prefactor'))}, K = {_fmt(r.get('floor'))} "
                           f"{_interval(r.get('floor_lo'), r.get('floor_hi'))}")
@@ -141,6 +154,7 @@ def _fits_table(analysis: Analysis) -> str:
                 second = "" if r.get("prefactor") is None else f"A = {_fmt(r['prefactor'])}"
             rng = "" if r.get("fit_min") is None else f"{_fmt(r['fit_min'])} .. {_fmt(r['fit_max'])}"
         flags = "; ".join(s for s in (
+            f"FLAG: {r['flags']}" if r.get("flags") else "",
             f"float32: {r['flagged_precision']}" if r.get("flagged_precision") else "",
             f"dropped: {r['dropped']}" if r.get("dropped") else "",
             r.get("note") or "",
@@ -151,11 +165,13 @@ def _fits_table(analysis: Analysis) -> str:
             "" if r.get("compute_value") is None else str(r["compute_value"]),
             est, iv, second, rng,
             "" if r.get("num_points_in_fit") is None else f"{r['num_points_in_fit']}/{r['num_points']}",
-            _fmt(r.get("chi2")), "" if r.get("dof") is None else str(r["dof"]),
+            _fmt(r.get("chi2")), "" if r.get("dof") is None else str(r["dof"]), _fmt(r.get("chi2_dof")),
+            _fmt(r.get("gof_p_value")), _fmt(r.get("rms_log_residual")),
             _fmt(r.get("curvature_p_value")), flags,
         ])
     header = ["axis", "law", "model", "target", "N_D", "compute", "exponent ± SE (or a)", "95% interval",
-              "other parameters", "fit range", "points", "chi2", "dof", "curvature p", "flags and notes"]
+              "other parameters", "fit range", "points", "chi2", "dof", "chi2/dof", "fit p", "rms log resid.",
+              "curvature p", "flags and notes"]
     return _table(header, rows, left=6, wrap_last=True)
 
 
@@ -228,7 +244,9 @@ def write_html(analysis: Analysis, figures: list[Figure], out_dir: Path, *, mess
         "</ul>",
     ]
     for msg in messages or []:
-        body.append(f"<p class='note'>{escape(msg)}</p>")
+        # fit flags and training warnings in red: a flagged fit must not read as a good one
+        cls = "flag" if msg.startswith(("FLAG:", "WARNING:")) else "note"
+        body.append(f"<p class='{cls}'>{escape(msg)}</p>")
     if links:
         items = "".join(f"<li><a href='{escape(href)}'>{escape(text)}</a></li>" for text, href in links)
         body.append(f"<h2>Error analyses</h2><ul>{items}</ul>")

@@ -30,6 +30,7 @@ class SweepResults:
         environment: contents of ``environment.json`` ({} when absent).
         spec_text: ``spec.toml`` as given ("" when absent).
         loss_key: the normalized test metric used for the scaling fits (spec ``loss_key``, default "mse").
+        sources: the results directories the records came from (one, or several merged by ``load_many``).
     """
 
     root: Path
@@ -38,6 +39,8 @@ class SweepResults:
     environment: dict[str, Any] = field(default_factory=dict)
     spec_text: str = ""
     loss_key: str = "mse"
+
+    sources: tuple[Path, ...] = ()
 
     @property
     def name(self) -> str:
@@ -107,4 +110,54 @@ def load_results(results_dir: str | Path) -> SweepResults:
     )
     loss_key = str((resolved.get("spec") or {}).get("loss_key") or "mse")
     return SweepResults(root=root, records=records, resolved_spec=resolved, environment=environment,
-                        spec_text=spec_text, loss_key=loss_key)
+                        spec_text=spec_text, loss_key=loss_key, sources=(root,))
+
+
+def load_many(results_dirs: list[str | Path] | tuple[str | Path, ...]) -> SweepResults:
+    """Several results directories as one: their records in the same figures and tables.
+
+    Every record gets ``source`` (its directory's name). A family found in more than one directory is
+    renamed ``<directory>/<family>`` there (and its model label likewise), so two sweeps of the same
+    architecture stay two curves. The directories must use the same loss.
+
+    Raises:
+        ValueError: fewer than two directories, a repeated directory, or different losses.
+    """
+    if len(results_dirs) < 2:
+        raise ValueError("load_many needs at least two results directories")
+    roots = [Path(d).resolve() for d in results_dirs]
+    if len(set(roots)) != len(roots):
+        raise ValueError("the same results directory is given twice")
+    loaded = [load_results(d) for d in results_dirs]
+    keys = {r.loss_key for r in loaded}
+    if len(keys) > 1:
+        raise ValueError(f"the results directories use different losses ({', '.join(sorted(keys))}); "
+                         "one report compares one loss")
+    names = [r.root.name if list(x.root.name for x in loaded).count(r.root.name) == 1 else str(r.root)
+             for r in loaded]
+    seen: dict[str, int] = {}
+    for r in loaded:
+        for fam in {str(rec["family"]) for rec in r.records}:
+            seen[fam] = seen.get(fam, 0) + 1
+    records: list[dict[str, Any]] = []
+    targets: list[str] = []
+    for r, name in zip(loaded, names, strict=True):
+        for rec in r.records:
+            rec = dict(rec, source=name)
+            if seen[str(rec["family"])] > 1:
+                rec["family"] = f"{name}/{rec['family']}"
+                if rec.get("model_label"):
+                    rec["model_label"] = f"{name}/{rec['model_label']}"
+            records.append(rec)
+        targets += [t for t in (r.resolved_spec.get("spec") or {}).get("targets") or [] if t not in targets]
+    first = loaded[0].resolved_spec
+    units: dict[str, str] = {}
+    for r in loaded:
+        units.update(r.resolved_spec.get("target_units") or {})
+    resolved = {"spec": {"name": " + ".join(r.name for r in loaded), "targets": targets,
+                         "loss_key": loaded[0].loss_key, "sources": names},
+                "target_units": units, "data_sizes": first.get("data_sizes")}
+    spec_text = "\n".join(f"# --- {name} ---\n{r.spec_text}" for r, name in zip(loaded, names, strict=True))
+    environment = {"sources": {name: r.environment for r, name in zip(loaded, names, strict=True)}}
+    return SweepResults(root=loaded[0].root, records=records, resolved_spec=resolved, environment=environment,
+                        spec_text=spec_text, loss_key=loaded[0].loss_key, sources=tuple(r.root for r in loaded))

@@ -17,8 +17,9 @@ FIT_COLUMNS = [
     "prefactor", "prefactor_lo", "prefactor_hi", "exponent_model", "exponent_model_lo", "exponent_model_hi",
     "scale_model", "floor", "floor_lo", "floor_hi", "slope_a", "slope_a_stderr",
     "slope_a_lo", "slope_a_hi", "intercept_b", "intercept_b_stderr", "intercept_b_lo", "intercept_b_hi", "n0",
-    "chi2", "dof", "fit_min", "fit_max", "num_points_in_fit", "flagged_precision", "dropped",
-    "curvature_p_value", "range_rule", "note",
+    "chi2", "dof", "chi2_dof", "gof_p_value", "rms_log_residual", "flags", "chosen_law", "floor_detected",
+    "saturating_share", "resampling", "fit_min", "fit_max", "num_points_in_fit", "flagged_precision", "dropped",
+    "excluded_x", "curvature_p_value", "range_rule", "note",
 ]
 POINT_COLUMNS = [
     "family", "model", "size_value", "num_params", "target", "num_train", "compute_value", "flops",

@@ -157,6 +157,28 @@ def bootstrap_log_moments(
     return means, var
 
 
+def case_bootstrap_weights(num_points: int, num_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    """Multiplicities of a case (point) bootstrap ``[B, P]``: how often each point is drawn in ``P`` draws.
+
+    Used where a point has a single run and so no realization spread to resample: refitting with each
+    point weighted by its multiplicity is the same as refitting on the resampled set of points.
+    """
+    idx = rng.integers(0, num_points, size=(num_bootstrap, num_points))
+    return np.stack([np.bincount(row, minlength=num_points) for row in idx]).astype(np.float64)
+
+
+def check_weights(weights, num_points: int) -> np.ndarray:
+    """User point weights ``[P]``: finite, >= 0, not all zero (default: all 1)."""
+    if weights is None:
+        return np.ones(num_points)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (num_points,):
+        raise ValueError(f"weights must have one entry per point ({num_points}), got shape {w.shape}")
+    if not np.all(np.isfinite(w) & (w >= 0)) or not np.any(w > 0):
+        raise ValueError("weights must be finite, >= 0 and not all zero")
+    return w
+
+
 def point_variances(log_vars: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Variance of each point's mean log loss, ``s_p^2 / R_p``, made safe for weighting ``[..., P]``.
 

@@ -17,10 +17,14 @@ import numpy as np
 HUBER_SCALE = 1.345
 
 
-def huber(r: np.ndarray) -> np.ndarray:
-    """Huber loss of standardized residuals (elementwise)."""
+def huber(r: np.ndarray, threshold: float | np.ndarray = HUBER_SCALE) -> np.ndarray:
+    """Huber loss of standardized residuals (elementwise; ``threshold`` broadcasts against ``r``)."""
     a = np.abs(r)
-    return np.where(a <= HUBER_SCALE, 0.5 * r**2, HUBER_SCALE * a - 0.5 * HUBER_SCALE**2)
+    thr = np.asarray(threshold, dtype=np.float64)
+    if np.all(np.isinf(thr)):
+        return 0.5 * r**2
+    finite = np.where(np.isfinite(thr), thr, 0.0)  # an infinite threshold is least squares, never linear
+    return np.where(a <= thr, 0.5 * r**2, finite * a - 0.5 * finite**2)
 
 
 def batched_huber_lm(
@@ -32,8 +36,10 @@ def batched_huber_lm(
     max_iter: int = 200,
     gtol: float = 1e-6,
     xtol: float = 1e-10,
+    weights: np.ndarray | None = None,
+    threshold: float | np.ndarray = HUBER_SCALE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Minimize ``sum_p huber(r_p(phi_b))`` independently for every row ``b``.
+    """Minimize ``sum_p w_bp huber(r_p(phi_b))`` independently for every row ``b``.
 
     Args:
         phi0: starting parameters ``[B, n]``.
@@ -43,6 +49,9 @@ def batched_huber_lm(
         max_iter: iterations (each one trial step per unfinished row).
         gtol: converged when the bound-projected gradient's largest component falls below this.
         xtol: converged when an accepted step is shorter than ``xtol * (xtol + |phi|)`` (scipy's rule).
+        weights: optional ``[B, P]`` point weights (user weights, or the multiplicities of a case
+            bootstrap: resampling points with replacement is weighting each by how often it was drawn).
+        threshold: Huber threshold in standardized units, a scalar or ``[B, P]`` (``inf``: least squares).
 
     Returns:
         ``(phi [B, n], converged [B])``; also converged when the cost changes by less than a relative 1e-12.
@@ -52,14 +61,17 @@ def batched_huber_lm(
     lam = np.full(num, 1e-3)
     converged = np.zeros(num, dtype=bool)
     r, jr = evaluate(phi, np.arange(num))
-    cost = huber(r).sum(1)
+    wts = np.ones_like(r) if weights is None else np.broadcast_to(np.asarray(weights, dtype=np.float64), r.shape)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), r.shape)
+    cost = (wts * huber(r, thr)).sum(1)
     eye = np.eye(npar)[None]
     for _ in range(max_iter):
         act = np.flatnonzero(~converged)
         if act.size == 0:
             break
         ph, ra, ja, la, ca = phi[act], r[act], jr[act], lam[act], cost[act]
-        omega = np.minimum(1.0, HUBER_SCALE / np.maximum(np.abs(ra), 1e-300))  # IRLS weights (b, P)
+        wa, ta = wts[act], thr[act]
+        omega = wa * np.minimum(1.0, ta / np.maximum(np.abs(ra), 1e-300))  # IRLS weights (b, P)
         grad = np.einsum("bpi,bp->bi", ja, omega * ra)
         hess = np.einsum("bpi,bp,bpj->bij", ja, omega, ja)
         # components that push out of an active bound cannot be reduced further
@@ -73,7 +85,7 @@ def batched_huber_lm(
             step = -(np.linalg.pinv(damped) @ grad[..., None])[..., 0]
         trial = np.clip(ph + step, lower, upper)
         r_t, jr_t = evaluate(trial, act)
-        cost_t = huber(r_t).sum(1)
+        cost_t = (wa * huber(r_t, ta)).sum(1)
         cost_t = np.where(np.isfinite(cost_t), cost_t, np.inf)
         accept = cost_t < ca
         moved = np.linalg.norm(trial - ph, axis=1)

@@ -29,13 +29,16 @@ from scipy.optimize import least_squares
 from scalinglab.stats._design import (
     as_rng,
     bootstrap_log_moments,
+    case_bootstrap_weights,
     check_confidence,
     check_num_bootstrap,
+    check_weights,
     make_design,
     percentile_interval,
     point_variances,
 )
 from scalinglab.stats._optim import HUBER_SCALE, batched_huber_lm, huber
+from scalinglab.stats.goodness import GoodnessOfFit, bound_flags, goodness_of_fit, range_flag
 
 __all__ = ["JointFit", "fit_joint", "joint_loss"]
 
@@ -96,7 +99,8 @@ def _bounds(um, ud, y) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _refine_batched(theta0, um, ud, y, se, lo, hi, max_iter: int = 300) -> tuple[np.ndarray, np.ndarray]:
+def _refine_batched(theta0, um, ud, y, se, lo, hi, max_iter: int = 300, *, weights=None,
+                    threshold=HUBER_SCALE) -> tuple[np.ndarray, np.ndarray]:
     """Refit ``B`` problems at once by the batched Huber Levenberg-Marquardt.
 
     Works in the better-conditioned coordinates ``(a_M, p_M, a_D, p_D, ln K)`` with ``p = a (ln scale - u_ref)``
@@ -109,6 +113,8 @@ def _refine_batched(theta0, um, ud, y, se, lo, hi, max_iter: int = 300) -> tuple
         y, se: log geometric means and their standard errors ``[B, P]``.
         lo, hi: bounds on theta ``[5]``.
         max_iter: iterations.
+        weights: optional point weights ``[B, P]`` (user weights or case-bootstrap multiplicities).
+        threshold: Huber threshold in standardized units (scalar or ``[B, P]``; ``inf``: least squares).
 
     Returns:
         ``(theta [B, 5], converged [B])``.
@@ -128,24 +134,35 @@ def _refine_batched(theta0, um, ud, y, se, lo, hi, max_iter: int = 300) -> tuple
     phi0 = np.stack([th[:, 0], th[:, 0] * (th[:, 1] - cm), th[:, 2], th[:, 2] * (th[:, 3] - cd), th[:, 4]], -1)
     plo = np.array([lo[0], -np.inf, lo[2], -np.inf, lo[4]])
     phi_hi = np.array([hi[0], np.inf, hi[2], np.inf, hi[4]])
-    phi, ok = batched_huber_lm(phi0, evaluate, plo, phi_hi, max_iter=max_iter)
+    phi, ok = batched_huber_lm(phi0, evaluate, plo, phi_hi, max_iter=max_iter, weights=weights, threshold=threshold)
     theta = np.stack([phi[:, 0], cm + phi[:, 1] / phi[:, 0], phi[:, 2], cd + phi[:, 3] / phi[:, 2], phi[:, 4]], -1)
     theta[:, 1] = np.clip(theta[:, 1], lo[1], hi[1])
     theta[:, 3] = np.clip(theta[:, 3], lo[3], hi[3])
     return theta, ok
 
 
-def _fit_once(um, ud, y, se, num_starts: int) -> tuple[np.ndarray, bool]:
-    """One curve: exponent-grid starts, batched refinement of all, scipy polish of the best."""
+def _fit_once(um, ud, y, se, num_starts: int, weights=None, threshold=HUBER_SCALE) -> tuple[np.ndarray, bool]:
+    """One curve: exponent-grid starts, batched refinement of all, scipy polish of the best.
+
+    scipy's Huber loss takes one threshold and no weights; with point weights or per-point thresholds the
+    polish is skipped and the batched solver (which minimizes exactly that objective) gives the answer.
+    """
     lo, hi = _bounds(um, ud, y)
     starts = np.clip(_grid_starts(um, ud, y, se, num_starts), lo + 1e-9, hi - 1e-9)
     num = starts.shape[0]
-    cand, ok = _refine_batched(starts, um, ud, np.tile(y, (num, 1)), np.tile(se, (num, 1)), lo, hi)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), y.shape)
+    cand, ok = _refine_batched(starts, um, ud, np.tile(y, (num, 1)), np.tile(se, (num, 1)), lo, hi,
+                               weights=np.tile(w, (num, 1)), threshold=np.tile(thr, (num, 1)))
     cost = np.array(
-        [huber((y - _log_model(t, um, ud)[0]) / se).sum() if np.all(np.isfinite(t)) else np.inf for t in cand]
+        [(w * huber((y - _log_model(t, um, ud)[0]) / se, thr)).sum() if np.all(np.isfinite(t)) else np.inf
+         for t in cand]
     )
     pick = int(np.argmin(np.where(ok, cost, np.inf))) if ok.any() else int(np.argmin(cost))
     start = cand[pick] if np.all(np.isfinite(cand[pick])) else starts[pick]
+    if np.any(w != 1.0) or np.unique(thr).size > 1:
+        return cand[pick], bool(ok[pick])
+    scalar = float(thr.flat[0])
 
     def resid(theta):
         return (y - _log_model(theta, um, ud)[0]) / se
@@ -159,8 +176,8 @@ def _fit_once(um, ud, y, se, num_starts: int) -> tuple[np.ndarray, bool]:
         np.clip(start, lo + 1e-9, hi - 1e-9),
         jac=jac,
         bounds=(lo, hi),
-        loss="huber",
-        f_scale=HUBER_SCALE,
+        loss="huber" if np.isfinite(scalar) else "linear",
+        f_scale=scalar if np.isfinite(scalar) else 1.0,
         x_scale="jac",
         max_nfev=200,
     )
@@ -184,6 +201,11 @@ class JointFit:
         residuals_: ``ln GM - ln(fit)`` per point ``[P]`` (input order).
         bootstrap_params_: ``[B, 5]`` rows ``(a_M, A, a_D, B, K)`` (NaN for failed replicates).
         bootstrap_failures_: replicates that did not converge.
+        goodness_: goodness of fit (chi2 or its Huber analogue; the residual RMS for single-run data).
+        flags_: one line per problem (poor fit, parameter at a bound, an axis that varies < 2x, an exponent
+            whose interval spans more than its value).
+        resampling_: ``"realizations"`` (bootstrap within each point) or ``"points"`` (cases).
+        n_model_range_, n_data_range_: ``(min, max)`` of the measured N_M and N_D (extrapolation checks).
     """
 
     exponent_model_: float
@@ -197,6 +219,11 @@ class JointFit:
     residuals_: np.ndarray
     bootstrap_params_: np.ndarray = field(default_factory=lambda: np.empty((0, 5)))
     bootstrap_failures_: int = 0
+    goodness_: GoodnessOfFit | None = None
+    flags_: tuple[str, ...] = ()
+    resampling_: str = "realizations"
+    n_model_range_: tuple[float, float] = (float("nan"), float("nan"))
+    n_data_range_: tuple[float, float] = (float("nan"), float("nan"))
 
     def predict(self, n_model: np.ndarray | float, n_data: np.ndarray | float) -> np.ndarray:
         """Fitted loss at ``(N_M, N_D)`` (broadcasting)."""
@@ -224,6 +251,11 @@ class JointFit:
             "confidence": self.confidence,
             "converged": self.converged_,
             "bootstrap_failures": self.bootstrap_failures_,
+            "resampling": self.resampling_,
+            "n_model_range": list(self.n_model_range_),
+            "n_data_range": list(self.n_data_range_),
+            "flags": list(self.flags_),
+            **(self.goodness_.summary() if self.goodness_ is not None else {}),
         }
 
 
@@ -236,17 +268,28 @@ def fit_joint(
     num_starts: int = 5,
     confidence: float = 0.95,
     seed: int | np.random.Generator = 0,
+    weights: Sequence[float] | np.ndarray | None = None,
+    huber_delta: float | None = None,
+    resampling: str = "auto",
 ) -> JointFit:
     """Fit ``L(N_M, N_D) = (A/N_M)^a_M + (B/N_D)^a_D + K`` over a grid of (model size, dataset size) points.
+
+    One run per point is accepted (published scaling ladders have one): the residuals are then in plain
+    log-loss units (least squares unless ``huber_delta`` is set) and the bootstrap resamples points.
 
     Args:
         n_model: model size N_M per point ``[P]`` (parameters, > 0).
         n_data: dataset size N_D per point ``[P]`` (samples, > 0).
-        losses_per_point: ``P`` arrays of realization losses ``[R_p]`` (> 0; R_p >= 2).
+        losses_per_point: ``P`` arrays of realization losses ``[R_p]`` (> 0; R_p >= 1).
         num_bootstrap: bootstrap replicates.
         num_starts: refinements from the best points of the exponent grid.
         confidence: coverage of the intervals.
         seed: integer seed or numpy Generator.
+        weights: optional point weights ``[P]`` (multiply each point's term of the objective).
+        huber_delta: Huber threshold in units of log loss (default: 1.345 standard errors of each point with
+            realization spreads; least squares for single-run data).
+        resampling: ``"auto"`` (realizations where every point has >= 2, else points), ``"realizations"``
+            or ``"points"``.
 
     Returns:
         The :class:`JointFit`.
@@ -266,23 +309,45 @@ def fit_joint(
             raise ValueError(f"{name} takes a single value; a joint fit needs at least 2 values on each axis")
     if nm.size < 6:
         raise ValueError(f"a joint fit has 5 parameters and needs at least 6 points, got {nm.size}")
+    if resampling not in ("auto", "realizations", "points"):
+        raise ValueError(f"resampling must be 'auto', 'realizations' or 'points', got {resampling!r}")
+    if huber_delta is not None and not (np.isfinite(huber_delta) and huber_delta > 0):
+        raise ValueError(f"huber_delta must be a positive number (log-loss units), got {huber_delta!r}")
     # Points are indexed 1..P so the design keeps the input order (the 2-D axes are carried separately).
-    design = make_design(np.arange(1.0, nm.size + 1), losses_per_point, x_name="point", min_realizations=2)
+    design = make_design(np.arange(1.0, nm.size + 1), losses_per_point, x_name="point")
+    w = check_weights(weights, nm.size)
+    has_spread = bool(np.all(design.counts >= 2))
+    if resampling == "auto":
+        resampling = "realizations" if has_spread else "points"
+    if resampling == "realizations" and not has_spread:
+        raise ValueError("resampling='realizations' needs at least 2 realizations at every point; "
+                         "use 'points' (or 'auto') for single-run data")
     rng = as_rng(seed)
     um, ud = np.log(nm), np.log(nd)
     y = design.log_means()
-    se = np.sqrt(point_variances(design.log_vars(), design.counts))
-    theta, ok = _fit_once(um, ud, y, se, num_starts)
+    if np.any(design.counts >= 2):
+        se = np.sqrt(point_variances(design.log_vars(), design.counts))
+    else:
+        se = np.ones_like(y)  # no realization spread anywhere: residuals in plain log-loss units
+    thr = np.full(y.shape, HUBER_SCALE if has_spread else np.inf) if huber_delta is None else huber_delta / se
+    theta, ok = _fit_once(um, ud, y, se, num_starts, weights=w, threshold=thr)
     lo, hi = _bounds(um, ud, y)
 
-    means_b, vars_b = bootstrap_log_moments(design, num_bootstrap, rng)
-    se_b = np.sqrt(point_variances(vars_b, design.counts))
+    if resampling == "realizations":
+        means_b, vars_b = bootstrap_log_moments(design, num_bootstrap, rng)
+        se_b = np.sqrt(point_variances(vars_b, design.counts))
+        w_b = np.broadcast_to(w, means_b.shape).copy()
+    else:
+        means_b = np.broadcast_to(y, (num_bootstrap, y.size)).copy()
+        se_b = np.broadcast_to(se, means_b.shape).copy()
+        w_b = case_bootstrap_weights(y.size, num_bootstrap, rng) * w[None]
+    thr_b = np.broadcast_to(thr, means_b.shape) if huber_delta is None else huber_delta / se_b
 
-    params, ok_b = _refine_batched(theta, um, ud, means_b, se_b, lo, hi)
+    params, ok_b = _refine_batched(theta, um, ud, means_b, se_b, lo, hi, weights=w_b, threshold=thr_b)
     params[~ok_b] = np.nan
     failures = 0
     for b in np.flatnonzero(~ok_b):
-        tb, okb = _fit_once(um, ud, means_b[b], se_b[b], num_starts)
+        tb, okb = _fit_once(um, ud, means_b[b], se_b[b], num_starts, weights=w_b[b], threshold=thr_b[b])
         if okb:
             params[b] = tb
         else:
@@ -296,6 +361,16 @@ def fit_joint(
         if j in (1, 3, 4):
             lo_j, hi_j = np.exp(lo_j), np.exp(hi_j)
         intervals[name] = (float(lo_j), float(hi_j))
+    residuals = y - _log_model(theta, um, ud)[0]
+    gof = goodness_of_fit(residuals, se if np.any(design.counts >= 2) else None, 5, weights=w, threshold=thr)
+    flags = [f for f in (gof.flag(), range_flag(nm, "N_M"), range_flag(nd, "N_D")) if f]
+    flags += bound_flags(theta, lo, hi, ["a_M", "ln A", "a_D", "ln B", "ln K"], skip=("ln K",))
+    for name, value in (("exponent_model", theta[0]), ("exponent_data", theta[2])):
+        a, b = intervals[name]
+        if np.isfinite(a) and np.isfinite(b) and b - a > max(1.0, abs(value)):
+            flags.append(f"unconstrained: the {confidence:.0%} interval of {name} spans {a:.3g}..{b:.3g}")
+    if not ok:
+        flags.append("not converged: the full-data optimum met no convergence criterion")
     return JointFit(
         exponent_model_=float(theta[0]),
         scale_model_=float(np.exp(theta[1])),
@@ -305,7 +380,12 @@ def fit_joint(
         intervals_=intervals,
         confidence=float(confidence),
         converged_=ok,
-        residuals_=y - _log_model(theta, um, ud)[0],
+        residuals_=residuals,
         bootstrap_params_=phys,
         bootstrap_failures_=failures,
+        goodness_=gof,
+        flags_=tuple(flags),
+        resampling_=resampling,
+        n_model_range_=(float(nm.min()), float(nm.max())),
+        n_data_range_=(float(nd.min()), float(nd.max())),
     )

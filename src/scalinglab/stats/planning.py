@@ -219,14 +219,16 @@ def plan_joint(
         boot = np.where(room_b > 0, scale_b * room_b ** (-1.0 / exp_b), np.inf)
     boot = np.where(np.isnan(am), np.nan, boot)
     room = target - fit.floor_ - fixed
+    # extrapolation is measured against the largest size fitted on the solved axis (NaN for old fits)
+    x_max = fit.n_data_range_[1] if axis == "data" else fit.n_model_range_[1]
     if room <= 0:
         reason = (
             f"target loss {target:.3g} is at or below the fitted floor K = {fit.floor_:.3g} plus the "
             f"{other_name} = {other:g} term {fixed:.3g}: no {axis} size alone reaches it"
         )
-        return _make_plan(target, "joint", axis, np.nan, reason, boot, confidence, np.nan)
+        return _make_plan(target, "joint", axis, np.nan, reason, boot, confidence, x_max)
     needed = scale * room ** (-1.0 / exponent)
-    return _make_plan(target, "joint", axis, needed, "", boot, confidence, np.nan)
+    return _make_plan(target, "joint", axis, needed, "", boot, confidence, x_max)
 
 
 def plan(fit, target_loss: float, **kwargs) -> ResourcePlan:
@@ -266,7 +268,8 @@ class ConservativePlan:
         x_c: X_c implied by the anchor with the bound exponent (units of x).
         needed: conservative resource for the target (bound exponent); NaN when undefined.
         needed_with_exponent: the same with the supplied (e.g. fitted) exponent; NaN if none given.
-        defined: False when the target is at or below the floor.
+        defined: False when the target is at or below the floor, or at or above the anchor loss (there the
+            bound exponent would give a smaller resource than the fitted law: anti-conservative).
         reason: why not (empty when defined).
     """
 
@@ -323,6 +326,12 @@ def conservative_plan(
     if target <= floor:
         reason = f"target loss {target:.3g} is at or below the floor K = {floor:.3g}"
         return ConservativePlan(d, bound, x_c, float("nan"), float("nan"), False, reason)
+    if target >= anchor_loss:
+        # Below the anchor the bound exponent shrinks the answer instead of enlarging it: the recipe would
+        # print a smaller resource than the fitted law, the opposite of conservative.
+        reason = (f"the anchor loss {anchor_loss:.3g} is already at or below the target {target:.3g}: the 4/d "
+                  "recipe is conservative only for targets below the anchor; use the fitted law instead")
+        return ConservativePlan(d, bound, float(x_c), float("nan"), float("nan"), False, reason)
     ratio = (anchor_loss - floor) / (target - floor)
     with_exp = float(anchor_x * ratio ** (1.0 / exponent)) if exponent is not None else float("nan")
     return ConservativePlan(d, bound, float(x_c), float(anchor_x * ratio ** (1.0 / bound)), with_exp, True, "")

@@ -150,7 +150,8 @@ def _fit_once(lx: np.ndarray, y: np.ndarray, se: np.ndarray, num_starts: int) ->
 
 
 def _refine_batched(
-    theta0: np.ndarray, lx: np.ndarray, y: np.ndarray, se: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    theta0: np.ndarray, lx: np.ndarray, y: np.ndarray, se: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+    *, weights: np.ndarray | None = None, threshold: float | np.ndarray = HUBER_SCALE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refit ``B`` curves at once from ``theta0`` by the batched Huber Levenberg-Marquardt.
 
@@ -164,6 +165,8 @@ def _refine_batched(
         y: log geometric means ``[B, P]``.
         se: standard errors of ``y`` ``[B, P]``.
         lower, upper: bounds on theta ``[3]``.
+        weights: optional point weights ``[B, P]`` (user weights or case-bootstrap multiplicities).
+        threshold: Huber threshold in standardized units (scalar or ``[B, P]``).
 
     Returns:
         ``(theta [B, 3], converged [B])``.
@@ -182,7 +185,7 @@ def _refine_batched(
     phi0 = np.stack([th0[:, 0], th0[:, 0] * (th0[:, 1] - u_ref), th0[:, 2]], axis=-1)
     lo = np.array([lower[0], -np.inf, lower[2]])
     hi = np.array([upper[0], np.inf, upper[2]])
-    phi, converged = batched_huber_lm(phi0, evaluate, lo, hi)
+    phi, converged = batched_huber_lm(phi0, evaluate, lo, hi, weights=weights, threshold=threshold)
     theta = np.stack([phi[:, 0], u_ref + phi[:, 1] / phi[:, 0], phi[:, 2]], axis=-1)
     theta[:, 1] = np.clip(theta[:, 1], lower[1], upper[1])
     return theta, converged
