@@ -49,3 +49,32 @@ def test_plan_cli_table_json_and_errors(results, capsys):
     assert "positive" in capsys.readouterr().err
     assert main(["plan", str(results), "--target-loss", "1e-3", "--target", "nope"]) == 2
     assert "no data-axis curve matches" in capsys.readouterr().err
+
+
+def test_num_final_refuses_an_anti_conservative_plan(results):
+    """A target above the anchor's loss: the 4/d recipe would print less than the fitted law; refused."""
+    rows = plan_rows(str(results), 1.0, "data", target="J", model="64", law="power_law", num_final=3,
+                     num_bootstrap=100)
+    cons = rows[0]["conservative"]
+    assert not cons["defined"] and cons["needed"] is None and "anchor loss" in cons["reason"]
+
+
+def test_plan_compute_needs_a_joint_fit(results, capsys):
+    # the synthetic sweep has 2 widths: no joint law, so no allocation, and the error says why
+    assert main(["plan", str(results), "--compute", "1e12", "--bootstrap", "50"]) == 2
+    assert "no joint fit" in capsys.readouterr().err
+    assert main(["plan", str(results), "--bootstrap", "50"]) == 2
+    assert "--target-loss" in capsys.readouterr().err
+
+
+def test_plan_compute_allocates_a_budget(tmp_path, capsys):
+    res = report_synthetic.write_results(tmp_path / "r", widths=(4, 16, 64), data_sizes=(256, 512, 1024, 2048),
+                                         num_realizations=3, noise=0.1, exponents={"J": (1.0,)})
+    assert main(["plan", str(res), "--compute", "1e13", "--json", "--bootstrap", "50"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["defined"] and row["budget"] == 1e13
+    lo, hi = row["n_model_opt_interval"]
+    assert lo <= row["n_model_opt"] <= hi
+    assert row["n_data_opt"] == pytest.approx(1e13 / (6 * row["n_model_opt"]), rel=1e-9)
+    assert main(["plan", str(res), "--compute", "1e13", "--bootstrap", "50"]) == 0
+    assert "N_opt" in capsys.readouterr().out

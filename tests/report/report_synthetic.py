@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 #: true alpha_D per (target, model size index); model size index 0 is the small model.
 TRUE_EXPONENTS = {"theta": (1.4, 1.8), "J": (0.9, 1.3), "D": (1.2, 1.5)}
@@ -77,3 +82,28 @@ def write_results(
                                                                          "records": recs}))
                     num_tasks += 1
     return root
+
+
+def render_in_chromium(index: Path, work: Path) -> tuple[tuple[int, int], float, int, str]:
+    """Screenshot ``index`` in headless Chromium at 1400 x 3000.
+
+    Returns:
+        ``((width, height), ink, colors, stderr)``: the share of non-white pixels and the distinct colors
+        quantized to 32 levels per channel (a blank or broken page has little of either).
+    """
+    import matplotlib.image as mpimg
+
+    shot = work / "screenshot.png"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--no-first-run", f"--user-data-dir={work / 'profile'}",
+           f"--screenshot={shot}", "--window-size=1400,3000", index.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if not shot.is_file():
+        return (0, 0), 0.0, 0, proc.stderr[-2000:]
+    data = shot.read_bytes()
+    size = struct.unpack(">II", data[16:24]) if data[12:16] == b"IHDR" else (0, 0)
+    img = mpimg.imread(shot)[..., :3]
+    ink = float((img < 0.9).any(axis=-1).mean())
+    q = (img * 31).round().astype(np.int64)
+    colors = int(np.unique(q[..., 0] * 1024 + q[..., 1] * 32 + q[..., 2]).size)
+    return tuple(size), ink, colors, proc.stderr[-2000:]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import struct
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,7 +18,7 @@ from scalinglab.report.analysis import FLOAT32_LOSS_RESOLUTION, fit_rows
 from scalinglab.report.build import report_notes
 
 sys.path.insert(0, str(Path(__file__).parent))
-from report_synthetic import TRUE_EXPONENTS, write_results  # noqa: E402
+from report_synthetic import CHROMIUM, TRUE_EXPONENTS, render_in_chromium, write_results  # noqa: E402
 
 TARGETS = ("theta", "J", "D")
 WIDTHS = (4, 64)
@@ -244,26 +242,12 @@ def test_cli_report(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
 def test_index_renders_in_headless_chromium(report, tmp_path):
     """Render index.html in a real browser; the screenshot must show a page with figures, not a blank one."""
-    import matplotlib.image as mpimg
-
     _, index = report
-    shot = tmp_path / "screenshot.png"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-           f"--screenshot={shot}", "--window-size=1400,3000", index.resolve().as_uri()]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    assert shot.is_file(), proc.stderr[-2000:]
-    width, height = _png_size(shot.read_bytes())
-    assert (width, height) == (1400, 3000)
-    img = mpimg.imread(shot)[..., :3]
-    ink = (img < 0.9).any(axis=-1).mean()
-    colors = _num_colors(img)
+    size, ink, colors, stderr = render_in_chromium(index, tmp_path)
+    assert size == (1400, 3000), stderr
     # text, tables and the colored plot markers of the embedded figures
     assert ink > 0.02 and colors > 50, (ink, colors)

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "sweep",
     "run",
     "plan",
+    "fit",
     "train",
     "report",
     "patches",

@@ -142,6 +142,7 @@ class Point:
             R^2 <= 0).
         excluded: the user left this point out of the fits (``--exclude``).
         source: the results directory the point came from (several directories in one report).
+        weight: the point's weight in the fits (mean of its records' ``weight``, default 1).
         summary: AM / GM / median with their uncertainties (``scalinglab.stats.aggregate``; None when no
             realization is valid).
     """
@@ -166,6 +167,7 @@ class Point:
     num_no_skill: int = 0
     excluded: bool = False
     source: str = ""
+    weight: float = 1.0
 
 
 @dataclass
@@ -309,8 +311,8 @@ def _epoch_cap(record: dict[str, Any], resolved: dict[str, Any]) -> int | None:
     """The epoch budget a record trained under (None when the records and spec do not say)."""
     if record.get("max_epochs") is not None:
         return int(record["max_epochs"])
-    if record.get("compute_key") == "epochs" and record.get("compute_value") is not None:
-        return int(record["compute_value"])
+    if record.get("compute_key") == "epochs":
+        return None  # a compute sweep over epochs trains every run for its budget by design
     spec = resolved.get("spec") or {}
     for m in spec.get("models") or []:
         if m.get("family") == record.get("family") and (m.get("train") or {}).get("epochs") is not None:
@@ -373,6 +375,7 @@ def group_points(results: SweepResults, exclusions: tuple[dict[str, str], ...] =
                 wall_time_s=float(sum(float(r.get("wall_time_s") or 0.0) for r in recs)),
                 num_excluded=int((~valid).sum()), num_at_epoch_cap=at_cap, num_no_skill=no_skill,
                 source=str(first.get("source") or ""),
+                weight=float(np.mean([float(r.get("weight", 1.0)) for r in recs_ok])) if recs_ok else 1.0,
             )
         )
         p = points[-1]
@@ -412,7 +415,8 @@ def _fit_curve(curve: CurveFit, options: ReportOptions, *, saturating: bool) -> 
     if np.unique(curve.x).size >= 4:
         try:
             curve.quoted = fit_scaling_curve(
-                curve.x, losses, huber_delta=options.huber_delta, num_bootstrap=options.num_choice_bootstrap,
+                curve.x, losses, huber_delta=options.huber_delta, weights=[p.weight for p in curve.points],
+                num_bootstrap=options.num_choice_bootstrap,
                 confidence=options.confidence, seed=derive_seed(options.seed, "choice", *name),
             )
         except ValueError as exc:
@@ -614,7 +618,7 @@ def _joint_fits(points: list[Point], options: ReportOptions) -> list[JointEntry]
                     [p.num_params for p in pts], [p.num_train for p in pts], [p.losses for p in pts],
                     num_bootstrap=options.num_saturating_bootstrap, confidence=options.confidence,
                     seed=derive_seed(options.seed, "joint", family, target, str(pts[0].compute_value)),
-                    huber_delta=options.huber_delta,
+                    huber_delta=options.huber_delta, weights=[p.weight for p in pts],
                 )
                 if options.compute_budget is not None:
                     entry.optimum = compute_optimal(entry.fit, options.compute_budget, flop_model=options.flop_model)

@@ -9,7 +9,7 @@ from scalinglab.progress import progress_bar
 from scalinglab.report.analysis import Analysis, ReportOptions, analyze, fit_rows, num_progress_units
 from scalinglab.report.figures import FIGURE_BUILDERS, Figure, make_figures
 from scalinglab.report.html import write_html
-from scalinglab.report.loader import load_many, load_results
+from scalinglab.report.loader import SweepResults, load_many, load_results
 from scalinglab.report.tables import write_tables
 
 
@@ -127,7 +127,7 @@ def analysis_links(results_root: Path, out: Path) -> list[tuple[str, str]]:
 
 
 def build_report(
-    results_dir: str | Path | list[str | Path],
+    results_dir: str | Path | list[str | Path] | SweepResults,
     out_dir: str | Path,
     *,
     options: ReportOptions | None = None,
@@ -159,7 +159,9 @@ def build_report(
         Sec. 3.2.
     """
     options = options or ReportOptions()
-    if isinstance(results_dir, list | tuple):
+    if isinstance(results_dir, SweepResults):  # records built in memory (scalinglab fit)
+        results = results_dir
+    elif isinstance(results_dir, list | tuple):
         results = load_many(results_dir) if len(results_dir) > 1 else load_results(results_dir[0])
     else:
         results = load_results(results_dir)

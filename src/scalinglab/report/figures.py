@@ -98,6 +98,18 @@ def main_compute(analysis: Analysis):
     return max(values, key=value_sort_key) if values else None
 
 
+def _loss_label(analysis: Analysis) -> str:
+    """The y label: the sweep's standardized MSE, or the column name of imported measurements."""
+    label = analysis.results.resolved_spec.get("loss_label")
+    return f"GM {label} (geometric mean over runs)" if label else LOSS_LABEL
+
+
+def _axis_label(analysis: Analysis, axis: str, default: str) -> str:
+    """An x label: the default for sweeps, the column name for imported measurements (``scalinglab fit``)."""
+    label = (analysis.results.resolved_spec.get("axis_labels") or {}).get(axis)
+    return label if label else default
+
+
 def _panel_letter(i: int) -> str:
     return f"({chr(ord('a') + i)})"
 
@@ -235,9 +247,9 @@ def loss_vs_data(analysis: Analysis, out_dir: Path) -> list[Figure]:
             _resolution_line(ax, np.concatenate(all_gm))
             _loglog(ax)
             ax.set_title(f"{_panel_letter(i)} {target}{_unit(analysis, target)}")
-            ax.set_xlabel("training part $\\frac{7}{8} N_D$ [samples]" if analysis.options.data_x == "train"
-                          else "training set size $N_D$ [samples]")
-            ax.set_ylabel(LOSS_LABEL)
+            ax.set_xlabel(_axis_label(analysis, "data", "training part $\\frac{7}{8} N_D$ [samples]"
+                                      if analysis.options.data_x == "train" else "training set size $N_D$ [samples]"))
+            ax.set_ylabel(_loss_label(analysis))
             _legend(ax, loc="upper right")
         path = _save(fig, out_dir, "loss_vs_data.png")
     at = "" if compute is None else f"At {curves[0].points[0].compute_key} = {compute} (the largest). "
@@ -464,8 +476,8 @@ def loss_vs_model_size(analysis: Analysis, out_dir: Path) -> list[Figure]:
             _resolution_line(ax, np.concatenate(all_gm))
             _loglog(ax)
             ax.set_title(f"{_panel_letter(i)} {target}{_unit(analysis, target)}")
-            ax.set_xlabel("model size $N_M$ [parameters]")
-            ax.set_ylabel(LOSS_LABEL)
+            ax.set_xlabel(_axis_label(analysis, "model", "model size $N_M$ [parameters]"))
+            ax.set_ylabel(_loss_label(analysis))
             _legend(ax)
         path = _save(fig, out_dir, "loss_vs_model_size.png")
     fitted = any(c.power_law is not None for c in curves)
@@ -512,8 +524,9 @@ def loss_vs_compute(analysis: Analysis, out_dir: Path) -> list[Figure]:
                 _draw_curve(ax, c, colors[(c.model_label, c.num_train)], "o", label, "alpha_C")
             _loglog(ax)
             ax.set_title(f"{_panel_letter(i)} {target}{_unit(analysis, target)}")
-            ax.set_xlabel("training compute $C$ [FLOPs]" if x_name.startswith("C") else x_name)
-            ax.set_ylabel(LOSS_LABEL)
+            ax.set_xlabel(_axis_label(analysis, "compute", "training compute $C$ [FLOPs]" if x_name.startswith("C")
+                                      else x_name))
+            ax.set_ylabel(_loss_label(analysis))
             _legend(ax)
         path = _save(fig, out_dir, "loss_vs_compute.png")
     return [Figure(path, "Test loss vs training compute",

@@ -9,8 +9,13 @@ independent realizations (``P`` arrays ``[R_p]``).
   realizations, stated fit-range rule with float32-resolution flags, and a curvature/floor test.
 * :mod:`~scalinglab.stats.saturating`: ``L = (X_c/X)^alpha + K`` (log-sum-exp, Huber, alpha scan).
 * :mod:`~scalinglab.stats.exponent_trend`: ``alpha = a log10(N/N0) + b`` with propagated errors.
-* :mod:`~scalinglab.stats.joint`: ``L = (A/N_M)^a_M + (B/N_D)^a_D + K``.
+* :mod:`~scalinglab.stats.joint`: ``L = (A/N_M)^a_M + (B/N_D)^a_D + K``, one or many runs per point.
+* :mod:`~scalinglab.stats.model_choice`: power law or floored law, chosen on the data and inside every
+  bootstrap replicate; the exponent to quote.
+* :mod:`~scalinglab.stats.goodness`: chi2 / dof (or its Huber analogue) and the flags of every fit.
+* :mod:`~scalinglab.stats.compute_optimal`: N_opt(C), D_opt(C) and the loss frontier of a joint fit.
 * :mod:`~scalinglab.stats.planning`: invert fitted laws for a target loss; paper 3's 4/d recipe.
+* :mod:`~scalinglab.stats.synthetic`: sweeps with known truth and the coverage studies run on them.
 """
 
 from scalinglab.stats._design import FLOAT32_LOSS_RESOLUTION
@@ -21,8 +26,11 @@ from scalinglab.stats.aggregate import (
     summarize_point,
     summarize_points,
 )
+from scalinglab.stats.compute_optimal import ComputeOptimum, FlopModel, compute_frontier, compute_optimal
 from scalinglab.stats.exponent_trend import ExponentTrendFit, fit_exponent_trend
+from scalinglab.stats.goodness import GoodnessOfFit, goodness_of_fit
 from scalinglab.stats.joint import JointFit, fit_joint, joint_loss
+from scalinglab.stats.model_choice import ScalingCurveFit, fit_scaling_curve
 from scalinglab.stats.planning import (
     ConservativePlan,
     ResourcePlan,
@@ -39,6 +47,14 @@ from scalinglab.stats.saturating import SaturatingFit, fit_saturating, saturatin
 
 __all__ = [
     "FLOAT32_LOSS_RESOLUTION",
+    "ComputeOptimum",
+    "FlopModel",
+    "GoodnessOfFit",
+    "ScalingCurveFit",
+    "compute_frontier",
+    "compute_optimal",
+    "fit_scaling_curve",
+    "goodness_of_fit",
     "ConservativePlan",
     "CurvatureTestResult",
     "ExponentTrendFit",

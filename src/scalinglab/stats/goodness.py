@@ -117,6 +117,6 @@ def range_flag(values: np.ndarray, name: str) -> str | None:
     v = np.asarray(values, dtype=np.float64)
     ratio = float(v.max() / v.min())
     if ratio < MIN_AXIS_RATIO:
-        return (f"unconstrained: {name} varies by only x{ratio:.3g} (< x{MIN_AXIS_RATIO:g}); no exponent along "
+        return (f"unconstrained: {name} varies by only x{ratio:.4g} (< x{MIN_AXIS_RATIO:g}); no exponent along "
                 "this axis can be determined")
     return None
