@@ -26,3 +26,16 @@ def int_list_type(what: str, example: str) -> Callable[[str], list[int]]:
             raise argparse.ArgumentTypeError(f"expected {what} like {example}, got {text!r}") from None
 
     return convert
+
+
+def add_fit_options(parser: argparse.ArgumentParser) -> None:
+    """The fit options ``report`` and ``fit`` share: ``--exclude``, ``--huber-delta``, ``--compute``."""
+    parser.add_argument("--exclude", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="leave the matching points out of every fit (repeatable), e.g. N_D=8192 or "
+                        "model='vit width=64',N_D=8192; keys: model, family, target, N_D, N_M, size, compute, source")
+    parser.add_argument("--huber-delta", type=float, default=None,
+                        help="Huber threshold in units of log loss for the automatic and joint fits (default: 1.345 "
+                        "standard errors of each point with several runs, least squares with one)")
+    parser.add_argument("--compute", type=float, default=None, metavar="C",
+                        help="compute budget (FLOPs): add the compute-optimal N_opt(C), D_opt(C) and the loss there "
+                        "to every joint fit (C = 6 N D)")

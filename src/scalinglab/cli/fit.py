@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scalinglab.cli._args import add_fit_options
+
 #: fits.json columns printed by ``--json`` (the fitted parameters with their intervals, and the flags).
 _JSON_KEYS = (
     "axis", "law", "chosen_law", "model", "target", "num_train", "exponent", "exponent_lo", "exponent_hi",
@@ -37,16 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--runs", default=None, metavar="COL", help="run-id column (a repeated id at a point is an error)")
     p.add_argument("--weight", default=None, metavar="COL", help="column of point weights (>= 0)")
     p.add_argument("--out", required=True, help="report directory")
-    p.add_argument("--huber-delta", type=float, default=None,
-                   help="Huber threshold in units of log loss (default: 1.345 standard errors with several runs per "
-                   "point, least squares with one)")
-    p.add_argument("--compute", type=float, default=None, metavar="C",
-                   help="compute budget (FLOPs): add N_opt(C), D_opt(C) and the loss there (needs --x2)")
+    add_fit_options(p)
     p.add_argument("--flops-per-param-sample", type=float, default=6.0,
                    help="c in the FLOP model C = c N D (default 6)")
-    p.add_argument("--exclude", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
-                   help="leave matching points out of the fits (repeatable); keys: model, family, target, N_D, N_M, "
-                   "size, compute")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
     p.add_argument("--confidence", type=float, default=0.95, help="coverage of every interval (default 0.95)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
@@ -91,7 +86,8 @@ def _run(args) -> int:
         return 0
     for r in fits:
         if r["law"] in ("auto", "joint", "joint optimum"):
-            line = f"{r['axis']:>16} {r['law']:<13} {r.get('model')}: exponent {r['exponent']:.4g} " \
+            where = f" at N_D={r['num_train']}" if r["axis"] == "model" and r.get("num_train") else ""
+            line = f"{r['axis']:>16} {r['law']:<13} {r.get('model')}{where}: exponent {r['exponent']:.4g} " \
                    f"[{r['exponent_lo']:.4g}, {r['exponent_hi']:.4g}]"
             if r["law"] == "joint":
                 line += f", a_M {r['exponent_model']:.4g} [{r['exponent_model_lo']:.4g}, {r['exponent_model_hi']:.4g}]"

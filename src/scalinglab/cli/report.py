@@ -9,6 +9,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from scalinglab.cli._args import add_fit_options
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -21,16 +23,9 @@ def register(subparsers) -> None:
                    help="sweep results directory (written by `scalinglab sweep`); several directories are drawn "
                    "in the same figures and tables (e.g. FCN, ResNet-18 and ViT sweeps, paper 1 Fig. 1)")
     p.add_argument("--out", default=None, help="report directory (default: RESULTS/report of the first one)")
-    p.add_argument("--exclude", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
-                   help="leave the matching points out of every fit (repeatable), e.g. N_D=8192 or "
-                   "model='vit width=64',N_D=8192; keys: model, family, target, N_D, N_M, size, compute, source")
+    add_fit_options(p)
     p.add_argument("--x", dest="data_x", choices=["total", "train"], default="total",
                    help="x of the data-scaling figures and fits: total N_D (default) or the training part 7/8 N_D")
-    p.add_argument("--huber-delta", type=float, default=None,
-                   help="Huber threshold in units of log loss for the automatic and joint fits "
-                   "(default: 1.345 standard errors of each point)")
-    p.add_argument("--compute", type=float, default=None, metavar="C",
-                   help="add the compute-optimal allocation at C FLOPs (C = 6 N D) to every joint fit")
     p.add_argument("--bootstrap", type=int, default=2000,
                    help="bootstrap replicates for point intervals and power-law fits (default 2000)")
     p.add_argument("--confidence", type=float, default=0.95, help="coverage of every interval (default 0.95)")

@@ -110,6 +110,8 @@ class ReportOptions:
     flop_model: FlopModel = field(default_factory=FlopModel)
 
     def __post_init__(self) -> None:
+        if self.huber_delta is not None and not (math.isfinite(self.huber_delta) and self.huber_delta > 0):
+            raise ValueError(f"huber delta must be a positive number (log-loss units), got {self.huber_delta!r}")
         if self.data_x not in ("total", "train"):
             raise ValueError(f"data_x must be 'total' or 'train', got {self.data_x!r}")
         if self.compute_budget is not None and not (math.isfinite(self.compute_budget) and self.compute_budget > 0):

@@ -52,18 +52,17 @@ def guard_notes(analysis: Analysis) -> list[str]:
     """Warnings about what enters the fits: networks still at the epoch cap, networks without skill, points
     left out, and every fit flag (poor fit, parameter at a bound, unconstrained exponent, extrapolation)."""
     msgs = []
-    capped = [p for p in analysis.points if p.num_at_epoch_cap]
-    if capped:
-        total = sum(p.num_at_epoch_cap for p in capped)
-        msgs.append(f"WARNING: {total} realization(s) trained for the full epoch budget without early stopping "
-                    f"({_where(capped, lambda p: p.num_at_epoch_cap)}): they may still be improving, so their "
-                    "losses overstate what the models reach and the exponents are biased; train longer.")
-    no_skill = [p for p in analysis.points if p.num_no_skill]
-    if no_skill:
-        total = sum(p.num_no_skill for p in no_skill)
-        msgs.append(f"WARNING: {total} realization(s) are no better than predicting the mean (standardized MSE >= 1 "
-                    f"or R^2 <= 0; {_where(no_skill, lambda p: p.num_no_skill)}): they have not learned the target "
-                    "and their points do not belong on a scaling law.")
+    for count_of, what, why in (
+        (lambda p: p.num_at_epoch_cap, "trained for the full epoch budget without early stopping",
+         "they may still be improving, so their losses overstate what the models reach and the exponents are "
+         "biased; train longer"),
+        (lambda p: p.num_no_skill, "are no better than predicting the mean (standardized MSE >= 1 or R^2 <= 0)",
+         "they have not learned the target and their points do not belong on a scaling law"),
+    ):
+        hit = [p for p in analysis.points if count_of(p)]
+        if hit:
+            total = sum(count_of(p) for p in hit)
+            msgs.append(f"WARNING: {total} realization(s) {what} ({_where(hit, count_of)}): {why}.")
     left_out = [p for p in analysis.points if p.excluded]
     if left_out:
         msgs.append(f"{len(left_out)} point(s) left out of every fit by --exclude (grey crosses in the figures): "

@@ -535,19 +535,46 @@ def loss_vs_compute(analysis: Analysis, out_dir: Path) -> list[Figure]:
                    "L = (C_c / C)^alpha + K (paper 3 Eq. 1).")]
 
 
+def _residual_axes(ax, title: str, xlabel: str) -> None:
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xscale("log")
+    _decade_ticks(ax)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("ln GM - ln fit")
+    _legend(ax)
+
+
 def fit_residuals(analysis: Analysis, out_dir: Path) -> list[Figure]:
     """Residuals ``ln GM - ln fit`` of every quoted fit with the points' standard errors, one panel per axis."""
     curves = [c for c in analysis.all_curves() if c.quoted is not None]
-    if not curves:
+    joints = [j for j in analysis.joint_fits if j.fit is not None]
+    if not curves and not joints:
         return []
     axes_present = [a for a in ("data", "model", "compute") if any(c.axis == a for c in curves)]
+    axes_present += ["joint"] if joints else []
     keys = list(dict.fromkeys((c.axis, c.model_label, c.target, str(c.num_train)) for c in curves))
     colors = dict(zip(keys, _colors(len(keys)), strict=True))
-    names = {"data": "training set size $N_D$", "model": "model size $N_M$", "compute": "training compute"}
+    names = {"data": _axis_label(analysis, "data", "training set size $N_D$"),
+             "model": _axis_label(analysis, "model", "model size $N_M$"),
+             "compute": _axis_label(analysis, "compute", "training compute"),
+             "joint": _axis_label(analysis, "data", "training set size $N_D$")}
     with plt.rc_context(_style()):
         fig, axs = _panels(len(axes_present), height=3.6 + _legend_height(max(
-            sum(c.axis == a for c in curves) for a in axes_present)))
+            [sum(c.axis == a for c in curves) for a in axes_present] + [len(joints)])))
         for i, (ax, axis) in enumerate(zip(axs, axes_present, strict=True)):
+            if axis == "joint":
+                # the joint law's residuals against the data axis; one color per fit, N_M in the marker size
+                for j_i, j in enumerate(joints):
+                    nm = np.array([p.num_params for p in j.points], dtype=float)
+                    size = 12 + 40 * (np.log(nm) - np.log(nm.min())) / max(np.ptp(np.log(nm)), 1e-12)
+                    kind = j.fit.goodness_.kind if j.fit.goodness_ is not None else ""
+                    ax.scatter([p.num_train for p in j.points], j.fit.residuals_, s=size,
+                               color=_colors(len(joints))[j_i], alpha=0.8,
+                               label=f"joint {j.family} {j.target}" + (f" ({kind} {j.fit.goodness_.reduced:.2g}/dof)"
+                                                                        if kind in ("chi2", "huber") else ""))
+                _residual_axes(ax, f"{_panel_letter(i)} joint law (marker size: model size)", names[axis])
+                continue
             for c in (c for c in curves if c.axis == axis):
                 q = c.quoted
                 gm, err = _gm_errors(c.points)
@@ -559,13 +586,7 @@ def fit_residuals(analysis: Analysis, out_dir: Path) -> list[Figure]:
                 ax.errorbar(q.x_, q.residuals_, yerr=np.nan_to_num(lerr), fmt="o", ms=4, capsize=2,
                             color=colors[key], label=f"{tag} ({q.law_}, {q.goodness_.kind} "
                             f"{q.goodness_.reduced:.2g}/dof)" if q.goodness_.kind != "residual" else tag)
-            ax.axhline(0.0, color="0.3", lw=0.8)
-            ax.set_xscale("log")
-            _decade_ticks(ax)
-            ax.set_title(f"{_panel_letter(i)} {names[axis]}")
-            ax.set_xlabel(names[axis])
-            ax.set_ylabel("ln GM - ln fit")
-            _legend(ax)
+            _residual_axes(ax, f"{_panel_letter(i)} {names[axis]}", names[axis])
         path = _save(fig, out_dir, "fit_residuals.png")
     return [Figure(path, "Fit residuals", "Log residuals of every quoted fit (automatic law choice) with the 95 % "
                    "intervals of the points' geometric means. A trend in the residuals, or residuals far outside "
