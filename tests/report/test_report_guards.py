@@ -147,3 +147,22 @@ def test_multi_directory_report_renders_in_headless_chromium(two_sweeps, tmp_pat
     size, ink, colors, stderr = render_in_chromium(index, tmp_path)
     assert size == (1400, 3000), stderr
     assert ink > 0.02 and colors > 50, (ink, colors)
+
+
+def test_a_poor_fit_is_flagged_in_the_report(tmp_path):
+    """A compute curve that is a plateau and then a drop: no law fits it, and the page says so in red."""
+    res = write_results(tmp_path / "r", widths=(8,), data_sizes=(1024,), num_realizations=5,
+                        compute_values=(5, 10, 20, 40, 80, 160), exponents={"J": (1.0,)})
+    rng = np.random.default_rng(0)
+
+    def plateau_then_drop(rec):
+        rec["test_normalized"]["mse"] = float((0.5 if rec["compute_value"] <= 40 else 5e-3)
+                                              * np.exp(0.05 * rng.standard_normal()))
+    _rewrite(res, plateau_then_drop)
+    index = build_report(res, tmp_path / "out", options=FAST, quiet=True)
+    doc = json.loads((index.parent / "fits.json").read_text())
+    compute_rows = [r for r in doc["fits"] if r["axis"] == "compute" and r.get("exponent") is not None]
+    assert compute_rows and all("poor fit" in (r.get("flags") or "") for r in compute_rows)
+    assert all(r["gof_p_value"] < 1e-3 for r in compute_rows)
+    html = index.read_text()
+    assert "<p class='flag'>FLAG: " in html and "poor fit" in html

@@ -741,6 +741,11 @@ def fit_rows(analysis: Analysis) -> list[dict[str, Any]]:
         if c.saturating is not None:
             s = c.saturating
             gof, flags = saturating_flags(s, c.points)
+            q = c.quoted
+            if q is not None and not q.floor_detected_ and not s.floor_unconstrained_:
+                # fit_saturating alone reports a floor on 4.5 % of pure power laws; the deviance test decides
+                flags.append(f"floor not significant: deviance test p = {q.floor_p_value_:.2g} >= 0.01, so K is "
+                             "not evidence of a floor")
             lo, hi = _interval(s.exponent_interval_)
             klo, khi = _interval(s.floor_interval_)
             xlo, xhi = _interval(s.x_c_interval_)

@@ -239,8 +239,10 @@ def write_html(analysis: Analysis, figures: list[Figure], out_dir: Path, *, mess
         f"<li>Training set sizes N_D: {escape(', '.join(map(str, n_sizes)))}.</li>",
         f"<li>Loss: <code>test_normalized.{escape(res.loss_key)}</code> (standardized target units), averaged "
         "over realizations by the geometric mean (paper 1). Intervals: "
-        f"{analysis.options.confidence:.0%} percentile bootstrap over realizations within each design point "
-        f"({analysis.options.num_bootstrap} replicates, seed {analysis.options.seed}).</li>",
+        f"{analysis.options.confidence:.0%} percentile bootstrap over realizations within each design point, or "
+        "over points where a point has a single run "
+        f"({analysis.options.num_bootstrap} replicates, seed {analysis.options.seed}). Quoted exponents (law "
+        "'auto') come from the power-law / floored-law choice, repeated in every replicate.</li>",
         "</ul>",
     ]
     for msg in messages or []:
