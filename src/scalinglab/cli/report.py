@@ -51,21 +51,24 @@ def print_exponents(fits_json: str | Path, console: Console | None = None) -> No
     """Print the data-scaling exponents alpha_D (with intervals) of a report's fits.json as a table."""
     console = console or Console(width=None if sys.stdout.isatty() else 160)  # no wrapping when piped
     doc = json.loads(Path(fits_json).read_text())
-    rows = [r for r in doc["fits"] if r["axis"] == "data" and r["law"] == "power_law"]
+    # the quoted exponents (automatic power-law / floored-law choice) where made, else the power laws
+    quoted = [r for r in doc["fits"] if r["axis"] == "data" and r["law"] == "auto"]
+    rows = quoted or [r for r in doc["fits"] if r["axis"] == "data" and r["law"] == "power_law"]
     with_compute = any(r.get("compute_value") is not None for r in rows)
     table = Table(title="data-scaling exponents alpha_D (eps ~ N_D^-alpha_D)")
     columns = ["model", "target", *(["compute"] if with_compute else []), "alpha_D",
-               f"{doc['confidence']:.0%} interval", "fit range N_D"]
+               f"{doc['confidence']:.0%} interval", "fit range N_D", "law", "flags"]
     for col in columns:
         table.add_column(col, justify="left" if col in ("model", "target") else "right", no_wrap=True)
     for r in rows:
         compute = ["" if r.get("compute_value") is None else str(r["compute_value"])] if with_compute else []
         if r.get("exponent") is None:
-            table.add_row(str(r["model"]), r["target"], *compute, "-", "", r.get("note", ""))
+            table.add_row(str(r["model"]), r["target"], *compute, "-", "", r.get("note", ""), "", "")
             continue
         table.add_row(
             str(r["model"]), r["target"], *compute, f"{r['exponent']:.3f}",
             f"[{r['exponent_lo']:.3f}, {r['exponent_hi']:.3f}]", f"{r['fit_min']:g} .. {r['fit_max']:g}",
+            str(r.get("chosen_law") or r["law"]), "yes" if r.get("flags") else "",
         )
     console.print(table)
 
