@@ -81,3 +81,22 @@ def test_missing_file_and_unknown_format(tmp_path, capsys):
     (tmp_path / "t.xlsx").write_text("x")
     assert main(["fit", str(tmp_path / "t.xlsx"), "--loss", "l", "--x", "n", "--out", str(tmp_path)]) == 2
     assert "unknown table format" in capsys.readouterr().err
+
+
+def test_fit_reads_parquet_like_csv(ladder, tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open(ladder, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    table = pa.table({"arch": [r["arch"] for r in rows], "params": [float(r["params"]) for r in rows],
+                      "tokens": [int(r["tokens"]) for r in rows], "loss": [float(r["loss"]) for r in rows]})
+    pq.write_table(table, tmp_path / "ladder.parquet")
+    fits = {}
+    for src in (ladder, tmp_path / "ladder.parquet"):
+        assert main(["fit", str(src), "--loss", "loss", "--x", "params", "--x2", "tokens", "--out",
+                     str(tmp_path / src.suffix[1:]), "--bootstrap", "50", "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        fits[src.suffix] = next(r for r in doc["fits"] if r["law"] == "joint")
+    assert fits[".parquet"]["exponent"] == pytest.approx(fits[".csv"]["exponent"], rel=1e-9)
+    assert fits[".parquet"]["exponent_model"] == pytest.approx(fits[".csv"]["exponent_model"], rel=1e-9)
