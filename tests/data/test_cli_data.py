@@ -73,7 +73,7 @@ def test_every_data_option_has_help():
         a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
     ).choices["data"]
     actions = next(a for a in data._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(actions.choices) == {"info", "import", "export", "keys"}
+    assert set(actions.choices) == {"info", "import", "export", "keys", "verify", "repair"}
     for name, sub in actions.choices.items():
         assert sub.description, name
         for action in sub._actions:

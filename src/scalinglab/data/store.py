@@ -16,6 +16,14 @@ killed append) are ignored and overwritten by the next append. Zarr's local stor
 chunk and metadata document through a temp file + rename, so a killed write never leaves a torn chunk.
 A producer resumes by opening with :meth:`DatasetStore.open_or_create` and reading :attr:`DatasetStore.state`.
 
+Integrity: the commit record also holds a CRC-32 of every committed chunk of every array, computed over the
+*decoded* committed rows (so rows a killed append left past the count do not change it) and read back from
+disk after each append. Every read verifies the chunks it touches: a missing chunk file, a chunk that does
+not decode (truncated) or whose rows do not match their checksum (bit flips) raises
+:class:`StoreCorruptedError` naming the store, the array and the sample range, never zeros or garbage.
+Stores written before checksums existed have no recorded checksum; their chunks are checked for presence
+and decodability only (``scalinglab data verify`` says so).
+
 One writer at a time: ``mode="a"`` takes an exclusive advisory lock (``fcntl.flock``) on ``.lock`` in the
 store directory; the operating system releases it when the process dies, so a killed writer never blocks
 the next one.
@@ -28,6 +36,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,10 +50,12 @@ try:  # POSIX advisory locks; on other platforms the single-writer rule is the u
 except ImportError:  # pragma: no cover - non-POSIX
     fcntl = None
 
-__all__ = ["DatasetStore", "DataValidationError", "validate_finite"]
+__all__ = ["DatasetStore", "DataValidationError", "StoreCorruptedError", "chunk_checksum", "validate_finite"]
 
 _SCHEMA_KEY = "scalinglab_store"
 _FORMAT_VERSION = 1
+_COMMIT_VERSION = 2  # 2: the record carries per-chunk checksums (1: count and state only)
+_CHECKSUM_ALGORITHM = "crc32"
 _COMMIT_FILE = "commit.json"
 _LOCK_FILE = ".lock"
 _STANDARD_METADATA = ("producer", "config", "scalinglab_version", "created_at")
@@ -56,6 +67,22 @@ _TARGET_CHUNK_BYTES = 4 << 20  # automatic input chunking aims at about 4 MiB of
 
 class DataValidationError(ValueError):
     """Data that cannot be stored: wrong shape, uncastable dtype, NaN/inf, unknown or missing key."""
+
+
+class StoreCorruptedError(ValueError):
+    """A committed chunk of a store is missing, cannot be decoded, or fails its checksum."""
+
+    def __init__(self, path: Path, key: str, start: int, stop: int, reason: str) -> None:
+        self.path, self.key, self.start, self.stop, self.reason = Path(path), key, int(start), int(stop), reason
+        super().__init__(
+            f"dataset store {path} is damaged: array '{key}' samples {start}..{stop - 1} {reason} "
+            f"(run 'scalinglab data verify {path}')"
+        )
+
+
+def chunk_checksum(rows: np.ndarray) -> int:
+    """CRC-32 of the decoded rows of one chunk (C order, stored dtype): what the commit record keeps."""
+    return zlib.crc32(np.ascontiguousarray(rows).data)
 
 
 def _utc_now() -> str:
@@ -170,7 +197,7 @@ class DatasetStore:
         attrs = group.attrs.asdict()
         self._schema = attrs[_SCHEMA_KEY]
         self._metadata = attrs.get("metadata", {})
-        self._num_samples, self._state = self._read_commit()
+        self._num_samples, self._state, self._checksums = self._read_commit()
         self._check_arrays()
 
     # ------------------------------------------------------------------ construction
@@ -417,15 +444,24 @@ class DatasetStore:
 
     # ------------------------------------------------------------------ commit record
     @staticmethod
-    def _commit_payload(num_samples: int, state: dict) -> dict:
+    def _commit_payload(num_samples: int, state: dict, checksums: dict | None) -> dict:
         body = {"num_samples": int(num_samples), "state": state}
+        if checksums is not None:
+            body["checksums"] = {"algorithm": _CHECKSUM_ALGORITHM, "chunks": checksums}
+        # the digest covers the chunk checksums too: a damaged record cannot vouch for damaged chunks
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        return {"format": "scalinglab-commit", "version": 1, **body, "sha256": digest, "committed_at": _utc_now()}
+        version = 1 if checksums is None else _COMMIT_VERSION
+        return {"format": "scalinglab-commit", "version": version, **body, "sha256": digest, "committed_at": _utc_now()}
 
     @classmethod
-    def _write_commit_file(cls, path: Path, num_samples: int, state: dict) -> None:
-        """Atomically replace ``commit.json``: temp file, fsync, ``os.replace``, fsync of the directory."""
-        text = json.dumps(cls._commit_payload(num_samples, state), sort_keys=True, indent=1)
+    def _write_commit_file(cls, path: Path, num_samples: int, state: dict, checksums: dict | None = None) -> None:
+        """Atomically replace ``commit.json``: temp file, fsync, ``os.replace``, fsync of the directory.
+
+        Args:
+            checksums: ``{array key: [CRC-32 or None per committed chunk]}``; None writes a record without
+                checksums (the format of stores made before checksums existed).
+        """
+        text = json.dumps(cls._commit_payload(num_samples, state, checksums), sort_keys=True, indent=1)
         tmp = path / f"{_COMMIT_FILE}.tmp.{os.getpid()}"
         with open(tmp, "w") as fh:
             fh.write(text)
@@ -434,13 +470,16 @@ class DatasetStore:
         os.replace(tmp, path / _COMMIT_FILE)
         _fsync_path(path)
 
-    def _read_commit(self) -> tuple[int, dict]:
+    def _read_commit(self) -> tuple[int, dict, dict]:
+        """``(num_samples, state, checksums)`` of the commit record; checksums ``{}`` for a pre-checksum store."""
         file = self._path / _COMMIT_FILE
         if not file.exists():
             raise ValueError(f"dataset store {self._path} is corrupted: commit record {_COMMIT_FILE} is missing")
         try:
             rec = json.loads(file.read_text())
             body = {"num_samples": rec["num_samples"], "state": rec["state"]}
+            if "checksums" in rec:
+                body["checksums"] = rec["checksums"]
             ok = (
                 rec.get("format") == "scalinglab-commit"
                 and isinstance(body["num_samples"], int)
@@ -448,18 +487,20 @@ class DatasetStore:
                 and isinstance(body["state"], dict)
                 and hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() == rec.get("sha256")
             )
-        except (OSError, ValueError, KeyError, TypeError):
+            checksums = body.get("checksums", {"algorithm": _CHECKSUM_ALGORITHM, "chunks": {}})
+            ok = ok and checksums.get("algorithm") == _CHECKSUM_ALGORITHM and isinstance(checksums["chunks"], dict)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             ok = False
         if not ok:
             raise ValueError(
                 f"dataset store {self._path} is corrupted: commit record {_COMMIT_FILE} is unreadable or fails "
                 "its checksum"
             )
-        return body["num_samples"], body["state"]
+        return body["num_samples"], body["state"], checksums["chunks"]
 
     def refresh(self) -> None:
         """Re-read the commit record (a reader following a store that another process appends to)."""
-        self._num_samples, self._state = self._read_commit()
+        self._num_samples, self._state, self._checksums = self._read_commit()
 
     # ------------------------------------------------------------------ locking and clean-up
     @staticmethod
@@ -587,6 +628,30 @@ class DatasetStore:
         Raises:
             DataValidationError: naming the key and, for NaN/inf, the first bad sample index.
         """
+        batch, n = self._validated_batch(inputs, targets, aux)
+        new_state = self._state if state is None else _jsonable(dict(state), "state")
+        if not isinstance(new_state, dict):
+            raise DataValidationError("state must be a JSON object (dict)")
+        checksums = self._write_arrays(batch, self._num_samples) if n else None
+        self._commit(self._num_samples + n, new_state, checksums)
+        return self._num_samples
+
+    def rewrite(self, start: int, inputs: Any, targets: Any, aux: Mapping[str, Any] | None = None) -> None:
+        """Replace committed samples ``start .. start + n - 1`` in place (repair of a damaged range).
+
+        Validated like :meth:`append`; the count and state stay as they are, the checksums of the touched
+        chunks are recomputed. Each chunk file is replaced atomically, but a rewrite killed before its
+        commit leaves chunks that fail their old checksums: ``data verify`` reports them and a second
+        repair rewrites them again.
+        """
+        batch, n = self._validated_batch(inputs, targets, aux)
+        if start < 0 or start + n > self._num_samples:
+            raise ValueError(f"rewrite of samples {start}..{start + n - 1} outside the {self._num_samples} committed")
+        if n:
+            self._commit(self._num_samples, self._state, self._write_arrays(batch, start))
+
+    def _validated_batch(self, inputs: Any, targets: Any, aux: Mapping[str, Any] | None) -> tuple[dict, int]:
+        """Every array of one write, cast and checked (the same checks for append and rewrite)."""
         if self._mode != "a":
             raise ValueError(f"dataset store {self._path} is open read-only; open it with mode='a' to append")
         in_arr = np.asarray(inputs)
@@ -608,13 +673,7 @@ class DatasetStore:
         for key, arr in batch.items():
             if arr.shape[0] != n:
                 raise DataValidationError(f"{key} has {arr.shape[0]} samples but inputs has {n}")
-        new_state = self._state if state is None else _jsonable(dict(state), "state")
-        if not isinstance(new_state, dict):
-            raise DataValidationError("state must be a JSON object (dict)")
-        if n:
-            self._write_arrays(batch, self._num_samples)
-        self._commit(self._num_samples + n, new_state)
-        return self._num_samples
+        return batch, n
 
     def _cast_targets(self, targets: Any, n: int) -> np.ndarray:
         names = self.target_names
@@ -639,17 +698,59 @@ class DatasetStore:
             arr = arr[:, None]
         return _cast("targets", arr, np.dtype("float64"), (len(names),))
 
-    def _write_arrays(self, batch: Mapping[str, np.ndarray], start: int) -> None:
-        """Write rows ``[start, start + n)`` of every array (past the committed count) and flush them."""
+    def _write_arrays(self, batch: Mapping[str, np.ndarray], start: int) -> dict:
+        """Write rows ``[start, start + n)`` of every array, flush and checksum them.
+
+        The rows go past the committed count (append) or over committed rows (rewrite). Committed rows that
+        share a chunk with the written ones but are not rewritten are verified first (an append must not bless a
+        damaged chunk with a fresh checksum); after the flush the touched chunks are read back from disk,
+        the new rows compared with what was meant to be written, and their checksums computed from what is
+        actually there.
+
+        Returns:
+            The checksum table for the commit that makes these rows visible.
+        """
+        import zarr
+
         stop = start + len(batch["inputs"])
+        checksums = {k: list(v) for k, v in self._checksums.items()}
+        for key in batch:
+            rows = self._group[key].chunks[0]
+            if start % rows:
+                self._read_chunks(key, start // rows, start // rows + 1)
+            if stop % rows and stop < self._num_samples:
+                self._read_chunks(key, stop // rows, stop // rows + 1)
+            if start < self._num_samples:
+                # A rewrite replaces every committed row of these chunks: drop their (damaged) files first,
+                # or zarr would decode them to merge the rows past the count that a partial write keeps.
+                for c in range(-(-start // rows), min(stop, self._num_samples) // rows + 1):
+                    if c * rows < min((c + 1) * rows, self._num_samples) <= stop:
+                        self._chunk_file(key, c).unlink(missing_ok=True)
+        # Every chunk gets a file, even an all-zero one, so that a missing file always means damage.
+        with zarr.config.set({"array.write_empty_chunks": True}):
+            for key, values in batch.items():
+                arr = self._group[key]
+                if arr.shape[0] < stop:
+                    # Grow geometrically so that appends of a few samples do not rewrite the metadata each time.
+                    cap = max(stop, min(arr.shape[0] * 2, arr.shape[0] + (1 << 20)))
+                    arr.resize((cap, *arr.shape[1:]))
+                arr[start:stop] = values
+        self._flush(list(batch), start, stop)
         for key, values in batch.items():
             arr = self._group[key]
-            if arr.shape[0] < stop:
-                # Grow geometrically so that appends of a few samples do not rewrite the metadata each time.
-                cap = max(stop, min(arr.shape[0] * 2, arr.shape[0] + (1 << 20)))
-                arr.resize((cap, *arr.shape[1:]))
-            arr[start:stop] = values
-        self._flush(list(batch), start, stop)
+            rows = arr.chunks[0]
+            first, last = start // rows, (stop - 1) // rows
+            written = np.asarray(arr[first * rows : max(stop, min((last + 1) * rows, self._num_samples))])
+            if not np.array_equal(written[start - first * rows : stop - first * rows], values):
+                raise OSError(
+                    f"dataset store {self._path}: array '{key}' rows {start}..{stop - 1} read back differently "
+                    "from what was written (disk full or failing?); nothing was committed"
+                )
+            sums = checksums.setdefault(key, [])
+            sums.extend([None] * (last + 1 - len(sums)))
+            for c in range(first, last + 1):
+                sums[c] = chunk_checksum(written[(c - first) * rows : (c + 1 - first) * rows])
+        return checksums
 
     def _flush(self, keys: Sequence[str], start: int, stop: int) -> None:
         """fsync the chunk files holding rows ``[start, stop)`` before the commit record points at them."""
@@ -671,9 +772,10 @@ class DatasetStore:
             for d in dirs:
                 _fsync_path(d)
 
-    def _commit(self, num_samples: int, state: dict) -> None:
-        self._write_commit_file(self._path, num_samples, state)
-        self._num_samples, self._state = num_samples, state
+    def _commit(self, num_samples: int, state: dict, checksums: dict | None = None) -> None:
+        checksums = self._checksums if checksums is None else checksums
+        self._write_commit_file(self._path, num_samples, state, checksums)
+        self._num_samples, self._state, self._checksums = num_samples, state, checksums
 
     # ------------------------------------------------------------------ reading
     def _index(self, indices: Any) -> np.ndarray | None:
@@ -704,15 +806,17 @@ class DatasetStore:
         """
         arr = self._group[key]
         idx = self._index(indices)
+        rows = arr.chunks[0]
         if idx is None:
-            return arr[: self._num_samples]
-        if idx.size and np.all(np.diff(idx) == 1):  # a contiguous range: one slice read
-            return arr[int(idx[0]) : int(idx[-1]) + 1]
+            return self._read_chunks(key, 0, -(-self._num_samples // rows))
+        if idx.size and np.all(np.diff(idx) == 1):  # a contiguous range: one read of the chunks it touches
+            lo, hi = int(idx[0]), int(idx[-1]) + 1
+            block = self._read_chunks(key, lo // rows, (hi - 1) // rows + 1)
+            return block[lo - (lo // rows) * rows : hi - (lo // rows) * rows]
         out = np.empty((len(idx), *arr.shape[1:]), dtype=arr.dtype)
         if idx.size == 0:
             return out
         uniq, inverse = np.unique(idx, return_inverse=True)
-        rows = arr.chunks[0]
         chunk_ids = uniq // rows
         # Split the sorted distinct indices into runs of consecutive chunk ids (at most 16 chunks per read,
         # bounding the memory of one read).
@@ -720,11 +824,74 @@ class DatasetStore:
         picked = np.empty((len(uniq), *arr.shape[1:]), dtype=arr.dtype)
         for part in np.split(np.arange(len(uniq)), breaks):
             lo = int(chunk_ids[part[0]]) * rows
-            hi = min((int(chunk_ids[part[-1]]) + 1) * rows, self._num_samples)
-            block = arr[lo:hi]
+            block = self._read_chunks(key, int(chunk_ids[part[0]]), int(chunk_ids[part[-1]]) + 1)
             picked[part] = block[uniq[part] - lo]
         out[...] = picked[inverse.reshape(-1)]
         return out
+
+    def _chunk_file(self, key: str, chunk: int) -> Path:
+        arr = self._group[key]
+        return self._path / key / arr.metadata.encode_chunk_key((chunk,) + (0,) * (arr.ndim - 1))
+
+    def _read_chunks(self, key: str, first: int, stop: int) -> np.ndarray:
+        """Committed rows of chunks ``first .. stop - 1`` of array ``key``, each chunk verified.
+
+        Raises:
+            StoreCorruptedError: a chunk file is missing, does not decode, or fails its recorded checksum.
+        """
+        arr = self._group[key]
+        rows = arr.chunks[0]
+        lo, hi = first * rows, min(stop * rows, self._num_samples)
+        if hi <= lo:
+            return np.empty((0, *arr.shape[1:]), dtype=arr.dtype)
+        sums = self._checksums.get(key, [])
+
+        def span(c: int) -> tuple[int, int]:
+            return c * rows, min((c + 1) * rows, self._num_samples)
+
+        for c in range(first, stop):
+            recorded = c < len(sums) and sums[c] is not None
+            # A store written before checksums has no file for an all-fill aux chunk (zarr skipped it);
+            # inputs and targets of real data are never a whole chunk of zeros.
+            if (recorded or not key.startswith("aux/")) and not self._chunk_file(key, c).is_file():
+                raise StoreCorruptedError(self._path, key, *span(c), "are lost: their chunk file is missing")
+        try:
+            block = np.asarray(arr[lo:hi])
+        except Exception:  # noqa: BLE001 - a damaged chunk fails inside the codec with any exception type
+            block = None
+        for c in range(first, stop):
+            a, b = span(c)
+            if block is None:
+                try:
+                    part = np.asarray(arr[a:b])
+                except Exception as exc:  # noqa: BLE001 - as above; the chunk is named, the cause kept short
+                    reason = f"cannot be decoded ({type(exc).__name__}: {str(exc)[:80] or 'truncated?'})"
+                    raise StoreCorruptedError(self._path, key, a, b, reason) from None
+            else:
+                part = block[a - lo : b - lo]
+            if c < len(sums) and sums[c] is not None and chunk_checksum(part) != sums[c]:
+                raise StoreCorruptedError(self._path, key, a, b, "fail their checksum (the chunk file is damaged)")
+        if block is None:  # a decode error that no single chunk reproduces: report the whole range
+            raise StoreCorruptedError(self._path, key, lo, hi, "cannot be decoded")
+        return block
+
+    def chunk_ranges(self, key: str) -> list[tuple[int, int]]:
+        """``(start, stop)`` sample range of every committed chunk of array ``key`` (``inputs``, ``aux/<name>``)."""
+        rows = self._group[key].chunks[0]
+        return [(a, min(a + rows, self._num_samples)) for a in range(0, self._num_samples, rows)]
+
+    def has_checksum(self, key: str, chunk: int) -> bool:
+        """Whether the commit record holds a checksum for ``chunk`` of ``key`` (False for pre-checksum stores)."""
+        sums = self._checksums.get(key, [])
+        return chunk < len(sums) and sums[chunk] is not None
+
+    def verify_chunk(self, key: str, chunk: int) -> None:
+        """Read and verify one committed chunk (StoreCorruptedError if it is missing or damaged)."""
+        self._read_chunks(key, chunk, chunk + 1)
+
+    def array_keys(self) -> list[str]:
+        """Every per-sample array of the store: ``inputs``, ``targets``, ``aux/<name>``."""
+        return ["inputs", "targets"] + [f"aux/{n}" for n in self._schema["aux_specs"]]
 
     def inputs(self, indices: Any = None) -> np.ndarray:
         """Inputs ``[n, *input_shape]`` at ``indices`` (1-D ints, a slice or a boolean mask; all if None)."""
