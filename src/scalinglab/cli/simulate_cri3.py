@@ -57,6 +57,9 @@ def register(subparsers) -> None:
     p.add_argument("--quadrant", action="store_true",
                    help="keep only the first quadrant (paper 2: --grid 200 --quadrant gives 100x100)")
     p.add_argument("--include-fm", action="store_true", help="also store FM samples in the main dataset")
+    p.add_argument("--no-recombine", action="store_true",
+                   help="do not add the composite states of the three domain regions to the starts (the search "
+                        "then relies on the starts alone; see README 'Ground states')")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads of the local executor (default 1: on small busy machines one thread "
                         "is fastest; use --executor ray to occupy several cores)")
@@ -96,6 +99,7 @@ def handler(args) -> int:
         raise ValueError("--params fixes every parameter: drop --angles, --J-range and --D-range")
     overrides = {"chunk_size": args.chunk_size, "m_values": args.angles, "interlayer": args.interlayer,
                  "num_random": args.num_random, "tol": args.tol, "max_iter": args.max_iter, "grid": args.grid,
+                 "recombine": False if args.no_recombine else None,
                  "J_range": args.J_range, "D_range": args.D_range, "device": args.device, "params": params}
     if args.quadrant:
         overrides["quadrant"] = True

@@ -122,7 +122,8 @@ class CampaignConfig:
         D_range: anisotropy range (meV), 0 <= lo <= hi (easy axis).
         interlayer: "relaxed" or "rigid" DFT stacking table.
         structured, num_random, tol, max_iter, refine_tol, refine_levels, refine_max_iter, candidates_per_phase,
-            resolve_k: ground-state search (see ``SearchConfig``).
+            resolve_k, recombine: ground-state search (see ``SearchConfig``; ``recombine`` adds the composite
+            states of the three domain regions, ``regions.py``).
         grid, fov_nm, quadrant: image rasterization (see ``render.Renderer``).
         include_fm: also put FM samples into the main store (they are always recorded in the FM store).
         chunk_size: draws per chunk (one store append, one unit of resumable work, one Ray task).
@@ -148,6 +149,7 @@ class CampaignConfig:
     refine_max_iter: int = 5000
     candidates_per_phase: int = 1
     resolve_k: float = 3.0
+    recombine: bool = True
     grid: int = 100
     fov_nm: float = 100.0
     quadrant: bool = False
@@ -221,7 +223,7 @@ class CampaignConfig:
         return SearchConfig(structured=self.structured, num_random=self.num_random, tol=self.tol,
                             max_iter=self.max_iter, refine_tol=self.refine_tol, refine_levels=self.refine_levels,
                             refine_max_iter=self.refine_max_iter, candidates_per_phase=self.candidates_per_phase,
-                            resolve_k=self.resolve_k)
+                            resolve_k=self.resolve_k, recombine=self.recombine)
 
     def to_dict(self) -> dict:
         """The configuration that determines the samples (stored as ``metadata["config"]``; a resume must match).

@@ -4,6 +4,13 @@ Structured starts (DESIGN.md, "Ground state"): the uniform FM state, domains see
 coupled (Jperp > 0) regions of either layer (the MD candidates), and a noncollinear seed in which spins of both
 layers in the AFM regions tilt 60 degrees from z towards opposite in-plane directions (the NCD candidate). Random
 starts are uniform on the sphere (paper 2: 50 random starts). All arrays are [N, 3] unit vectors per start.
+
+The MD seeds tilt every spin by ``MD_SEED_TILT_DEG`` towards +x. Without it, the in-plane direction of the domain
+wall is set by the seed noise and the wall may wind around the domain (winding +-1, +-2): measured at m = 32,
+(J, D) = (6.14, 0.134) meV, the wall winding is what separates the local energy levels of one region (winding 0:
+-127.7 meV relative to FM, +-1: -119.6, +-2: -103), and an untilted seed landed on winding +-1 in one of the two
+layers. A uniform tilt makes the wall's in-plane component point along +x all around (winding 0, the lowest: no
+in-plane gradient in the wall).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from scalinglab.simulators.moire.lattice import Bilayer
 STRUCTURED_STARTS = ("fm_up", "md_top", "md_bottom", "ncd")
 #: Tilt of the noncollinear seed from the z axis (deg).
 NCD_TILT_DEG = 60.0
+#: Uniform tilt of the MD seeds towards +x (deg): fixes the wall's in-plane direction (no winding).
+MD_SEED_TILT_DEG = 10.0
 #: Amplitude of the seeded noise added to structured starts other than fm_up (breaks exact symmetries whose
 #: stationary points are saddles).
 SEED_NOISE = 0.02
@@ -47,10 +56,10 @@ def structured_start(kind: str, lat: Bilayer, pairs: InterlayerPairs) -> np.ndar
     afm = afm_sites(lat, pairs)
     if kind == "fm_up":
         pass
-    elif kind == "md_top":
-        s[afm & (lat.layer == 1), 2] = -1.0
-    elif kind == "md_bottom":
-        s[afm & (lat.layer == 0), 2] = -1.0
+    elif kind in ("md_top", "md_bottom"):
+        a = np.radians(MD_SEED_TILT_DEG)
+        s[:, 0], s[:, 2] = np.sin(a), np.cos(a)
+        s[afm & (lat.layer == (1 if kind == "md_top" else 0)), 2] = -np.cos(a)
     elif kind == "ncd":
         a = np.radians(NCD_TILT_DEG)
         sign = np.where(lat.layer == 1, 1.0, -1.0)
