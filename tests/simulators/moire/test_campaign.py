@@ -223,3 +223,27 @@ def test_saddle_uncertainty_is_stored_as_a_finite_marker(tmp_path, monkeypatch):
     unc = store.aux("energy_uncertainty")
     assert np.isfinite(unc).all() and (unc == campaign.NO_ESTIMATE).any()
     assert (store.aux("gap_uncertainty") == campaign.NO_ESTIMATE).any()
+
+
+def test_recombine_is_part_of_the_stored_configuration():
+    from scalinglab.simulators.moire.campaign import CampaignConfig
+
+    on = CampaignConfig.from_profile("standard")
+    off = CampaignConfig.from_profile("standard", recombine=False)
+    assert on.search().recombine and not off.search().recombine
+    assert on.to_dict()["recombine"] is True and off.to_dict()["recombine"] is False
+
+
+def test_cli_no_recombine_is_recorded_and_a_resume_with_recombination_is_refused(tmp_path, capsys):
+    from scalinglab.cli import main
+    from scalinglab.data.store import DatasetStore
+
+    out = tmp_path / "c.zarr"
+    args = ["simulate", "cri3", "--num-samples", "2", "--out", str(out), "--angles", "8", "--include-fm",
+            "--max-iter", "50", "--quiet"]
+    assert main(args + ["--no-recombine"]) == 0
+    assert DatasetStore.open(out).metadata["config"]["recombine"] is False
+    capsys.readouterr()
+    assert main(args) == 2  # the default (recombination on) is another configuration: refused, store untouched
+    assert "different configuration" in capsys.readouterr().err
+    assert DatasetStore.open(out).num_samples == 2

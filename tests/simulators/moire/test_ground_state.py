@@ -91,3 +91,26 @@ def test_phase_diagram_marks_unresolved_points(tmp_path):
     assert np.array_equal(g["resolved"], g["runner_up_phase"] == NONE)
     saved = np.load(out.with_suffix(".npz"))
     assert np.array_equal(saved["m8_phase"], g["phase"])
+
+
+def test_recombination_adds_composites_and_never_raises_the_energy():
+    """m = 12 (three regions wide enough for separate textures): with the composites of the three domain regions
+    as extra replicas, every winner is at most as high as without them, for the same starts."""
+    from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
+    from scalinglab.simulators.moire.interlayer import local_stacking_pairs
+    from scalinglab.simulators.moire.lattice import bilayer
+    from scalinglab.simulators.moire.regions import COMPOSITES
+
+    lat = bilayer(12)
+    ham = MoireHamiltonian(lat, local_stacking_pairs(lat, "relaxed"))
+    J, D = np.array([1.0, 2.0, 4.0, 6.0]), np.array([0.3, 0.05, 0.15, 0.1])
+    base = dict(num_random=2, tol=1e-2, max_iter=3000)
+    without = search_ground_states(ham, J, D, np.arange(4), SearchConfig(recombine=False, **base))
+    with_ = search_ground_states(ham, J, D, np.arange(4), SearchConfig(**base))
+    assert with_.start_names[-len(COMPOSITES):] == list(COMPOSITES)
+    assert len(with_.start_names) == SearchConfig(**base).num_replicas == len(without.start_names) + len(COMPOSITES)
+    assert np.all(with_.start < len(with_.start_names))
+    # Composites start from relaxed replicas: the winner can only go down (up to the loose tolerance's noise).
+    assert np.all(with_.energy <= without.energy + 1e-6 * np.abs(without.energy))
+    h = ham.with_parameters(torch.as_tensor(J), torch.as_tensor(D))
+    assert np.allclose(h.energy(torch.as_tensor(with_.spins)).numpy(), with_.energy)
