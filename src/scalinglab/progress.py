@@ -1,11 +1,20 @@
-"""Progress bars with ETA for long work (rich), quiet when asked or when not on a terminal."""
+"""Progress for long work: a rich bar with ETA on a terminal, plain log lines in batch jobs, nothing if quiet.
+
+Without a terminal (nohup, Slurm, a pipe) a live bar prints nothing until the end, so there a background
+thread writes one line every ``SCALINGLAB_PROGRESS_INTERVAL`` seconds (default 60) and one at the end::
+
+    2026-05-04 12:00:00 sweep fcn: 12/40 realizations (30.0%), 0.41/min, eta 1h08m, last: fcn 16 N_D=512 J
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from rich.progress import (
     BarColumn,
@@ -15,6 +24,67 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+DEFAULT_LOG_INTERVAL_S = 60.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class _LogBar:
+    """The non-terminal progress: periodic plain lines with time, done / total, rate and ETA."""
+
+    def __init__(self, total: float, description: str, completed: float, unit: str, interval: float) -> None:
+        self._total, self._title, self._unit = total, description, unit
+        self._start_done = self._done = completed
+        self._last = ""
+        self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
+
+    def __enter__(self) -> _LogBar:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if exc_type is None:  # after a failure the error is the last line, alone
+            self.write_line()
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.write_line()
+
+    def write_line(self) -> None:
+        with self._lock:
+            done, total, last = self._done, self._total, self._last
+        elapsed = time.monotonic() - self._t0
+        pct = f" ({100 * done / total:.1f}%)" if total else ""
+        rate = (done - self._start_done) / elapsed * 60 if elapsed > 0 else 0.0
+        eta = _duration((total - done) / rate * 60) if rate > 0 else "unknown"
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        tail = f", last: {last}" if last else ""
+        line = (f"{stamp} {self._title}: {done:g}/{total:g} {self._unit}{pct}, {rate:.3g}/min, "
+                f"elapsed {_duration(elapsed)}, eta {eta}{tail}")  # fmt: skip
+        print(line, file=sys.stderr, flush=True)
+
+    def advance(self, n: float = 1) -> None:
+        with self._lock:
+            self._done += n
+
+    def set_description(self, text: str) -> None:
+        with self._lock:
+            self._last = text
+
+    def set_completed(self, n: float) -> None:
+        with self._lock:
+            self._done = n
 
 
 def _enabled(quiet: bool) -> bool:
@@ -44,17 +114,24 @@ class _Bar:
 
 
 @contextmanager
-def progress_bar(total: float, description: str, *, quiet: bool = False, completed: float = 0) -> Iterator[_Bar]:
-    """A progress bar with count, elapsed time and ETA on stderr.
+def progress_bar(total: float, description: str, *, quiet: bool = False, completed: float = 0,
+                 unit: str = "done") -> Iterator[_Bar]:
+    """A progress bar with count, elapsed time and ETA on stderr (plain lines when stderr is no terminal).
 
     Args:
         total: number of units of work.
         description: text shown left of the bar.
         quiet: no output at all (also with the environment variable SCALINGLAB_QUIET=1).
         completed: units already done (for resumed work, so the ETA counts only what remains).
+        unit: what is counted, in the plain log lines ("realizations", "samples").
     """
     if not _enabled(quiet):
         yield _Bar(None, None)
+        return
+    if not sys.stderr.isatty() and os.environ.get("SCALINGLAB_PROGRESS") != "bar":
+        interval = float(os.environ.get("SCALINGLAB_PROGRESS_INTERVAL", DEFAULT_LOG_INTERVAL_S))
+        with _LogBar(total, description, completed, unit, interval) as bar:
+            yield bar
         return
     from rich.console import Console
 

@@ -119,4 +119,9 @@ def test_nan_in_inputs_is_reported(tmp_path):
     row = arr[:]
     row[7, 2] = np.nan
     arr[:] = row
+    # the store's chunk checksums see the edit first ...
+    _one_line_error(ValueError, _spec(data, num_train=310, test_size=10), "is damaged: array 'inputs' samples 0..")
+    # ... and in a store written before checksums the experiment's own finiteness check names the sample
+    store = DatasetStore.open(data)
+    DatasetStore._write_commit_file(tmp_path / "ds", store.num_samples, store.state, None)
     _one_line_error(ValueError, _spec(data, num_train=310, test_size=10), "NaN or inf.*index 7")

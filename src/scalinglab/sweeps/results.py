@@ -9,16 +9,27 @@ Layout of a results directory::
 
 Each record file is written to a temporary name in the same directory, flushed, fsynced and renamed with
 ``os.replace`` (atomic on POSIX), so a crash at any instant leaves either the whole record or nothing. Only the
-driver process writes (single writer), so there is no lock contention even on cluster file systems.
+driver process writes (single writer), so there is no lock contention even on cluster file systems; a second
+driver on the same directory is refused by an advisory lock on ``.sweep.lock`` (``fcntl.flock``, released by
+the operating system when the holder dies, so a killed sweep never blocks its resume).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+try:  # POSIX advisory locks; elsewhere the one-driver rule is the user's to keep
+    import fcntl
+except ImportError:  # pragma: no cover - non-POSIX
+    fcntl = None
+
+_LOCK_FILE = ".sweep.lock"
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -65,6 +76,27 @@ class ResultsStore:
         path = self.root / "environment.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the directory's driver lock; a second holder gets a one-line ValueError naming the first."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                    raise ValueError(
+                        f"results directory {self.root} is in use by another sweep (pid {holder}); "
+                        "wait for it to finish or use another --out"
+                    ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
     def finished_task_ids(self) -> set[str]:
         if not self.records_dir.is_dir():
             return set()
@@ -82,6 +114,18 @@ class ResultsStore:
                 continue  # a temporary file left by a killed writer: never a finished record
             out.append(json.loads(p.read_text()))
         return out
+
+    def realizations_done(self) -> dict[str, dict[int, int]]:
+        """``{point key: {realization index: seed}}`` over every finished record file (see Task.point_key)."""
+        from scalinglab.sweeps.spec import point_key
+
+        done: dict[str, dict[int, int]] = {}
+        for f in self.task_files():
+            first = int(f["task"].get("first_realization", 0))
+            got = done.setdefault(point_key(f["task"]), {})
+            for i, seed in enumerate(f["task"]["seeds"]):
+                got[first + i] = int(seed)
+        return done
 
     def records(self) -> list[dict[str, Any]]:
         """Every realization record, flat, in a deterministic order."""

@@ -6,10 +6,11 @@ Reference: paper 1 Methods B (data-size and model-size sweeps with ~20 realizati
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from scalinglab import __version__
 from scalinglab.data.splits import make_split
 from scalinglab.data.store import DatasetStore
+from scalinglab.output_dir import ensure_writable
 from scalinglab.progress import progress_bar
 from scalinglab.sweeps.executors import get_executor
 from scalinglab.sweeps.results import ResultsStore, atomic_write_json
@@ -102,6 +104,132 @@ def plan_sweep(spec: SweepSpec, out: str | Path | None = None) -> tuple[list[Tas
     return tasks, common, resolved
 
 
+def check_tasks(spec: SweepSpec, tasks: list[Task], common: dict[str, Any], executor: str = "local") -> dict[str, int]:
+    """Resolve and check every task before any training: fail fast, with the task named.
+
+    Checks the device (on the driver, for the local executor: a Ray cluster may have GPUs the driver lacks),
+    every training configuration, and that every model configuration builds and runs on a zero batch of the
+    dataset's input shape with the right output width.
+
+    Returns:
+        ``{task_id: number of parameters}``.
+    """
+    from scalinglab.training.config import TrainConfig
+    from scalinglab.training.device import check_device
+    from scalinglab.training.experiment import ExperimentSpec, check_experiment
+
+    if executor == "local":
+        try:
+            check_device(spec.device)
+        except ValueError as exc:
+            raise SpecError(f"[sweep] device: {exc}") from None
+    params: dict[str, int] = {}
+    built: dict[str, int] = {}
+    for task in tasks:
+        where = f"task {task.family} {task.size_key or 'size'}={task.size_value} N_D={task.num_train}"
+        try:
+            train = TrainConfig.from_dict(task.train)
+        except ValueError as exc:
+            raise SpecError(f"[train] of {task.family}: {exc}") from None
+        key = json.dumps([task.model, task.model_config, task.target, task.mode, train.loss], sort_keys=True,
+                         default=str)
+        if key not in built:
+            exp = ExperimentSpec(
+                data=common["dataset"], model=task.model, model_config=dict(task.model_config),
+                target=task.targets if task.mode == "generate" else task.target, num_train=task.num_train,
+                seeds=[0], test_size=common["test_size"], split_seed=common["split_seed"], train=train,
+                input_norm=common["input_norm"], target_transform=task.target_transform, mode=task.mode,
+            )  # fmt: skip
+            try:
+                built[key] = check_experiment(exp)["num_params"]
+            except ValueError as exc:
+                raise SpecError(f"{where}: {exc}") from None
+        params[task.task_id] = built[key]
+    return params
+
+
+def estimated_flops(task: Task, num_params: int) -> float:
+    """Rough training cost of a task: 6 FLOPs per parameter per training sample per epoch, times R.
+
+    6 = forward (2) + backward (4) multiply-adds of dense layers; convolutions reuse weights over positions
+    and cost more than this, so the estimate is a floor for them. Early stopping only lowers it.
+    """
+    from scalinglab.training.config import TrainConfig
+
+    cfg = TrainConfig.from_dict(task.train)
+    num_fit = task.num_train - max(1, round(task.num_train / 8))  # 7/8 train, 1/8 validation
+    steps_cap = cfg.max_steps * cfg.batch_size if cfg.max_steps else float("inf")
+    samples = min(num_fit * cfg.epochs, steps_cap)
+    return 6.0 * num_params * samples * len(task.seeds)
+
+
+# Spec fields a finished sweep may grow along in place; everything else must stay identical on resume.
+_GROWABLE = ("data_sizes", "realizations", "targets")
+
+
+def _check_growth(old: dict[str, Any], new: dict[str, Any], out: str | Path, old_sizes: list,
+                  new_sizes: list) -> list[str]:
+    """Refuse a resume whose spec differs other than by growing; return the spec keys that grow."""
+
+    def frozen(doc: dict[str, Any]) -> dict[str, Any]:
+        spec = doc.get("spec") or {}
+        fixed = {k: v for k, v in spec.items() if k not in _GROWABLE and k != "models"}
+        models = {m.get("family"): {k: v for k, v in m.items() if k != "sizes"} for m in spec.get("models", [])}
+        return {"spec": fixed, "dataset": doc.get("dataset"), "models": models}
+
+    fo, fn = frozen(old), frozen(new)
+    for fam in set(fn["models"]) - set(fo["models"]):  # a new model family is growth
+        fn["models"].pop(fam)
+    differing = _diff_keys(fo, fn)
+    if differing:
+        raise SpecError(
+            f"results directory {out} was made by a different spec or dataset (differs in: "
+            f"{', '.join(differing[:6])}); refusing to mix results: use another --out"
+        )
+    os_, ns = old["spec"], new["spec"]
+    shrunk = []
+    if not set(old_sizes) <= set(new_sizes):
+        shrunk.append(f"data_sizes lose {sorted(set(old_sizes) - set(new_sizes))}")
+    if int(ns["realizations"]) < int(os_["realizations"]):
+        shrunk.append(f"realizations {os_['realizations']} -> {ns['realizations']}")
+    if not set(os_["targets"]) <= set(ns["targets"]):
+        shrunk.append(f"targets lose {sorted(set(os_['targets']) - set(ns['targets']))}")
+    new_models = {m["family"]: m for m in ns["models"]}
+    for m in os_["models"]:
+        if m["family"] not in new_models:
+            shrunk.append(f"model family {m['family']} removed")
+            continue
+        lost = [s for s in (m.get("sizes") or []) if s not in (new_models[m["family"]].get("sizes") or [])]
+        if lost:
+            shrunk.append(f"{m['family']} sizes lose {lost}")
+    if shrunk:
+        raise SpecError(
+            f"results directory {out} holds a larger sweep ({'; '.join(shrunk)}): a sweep grows in place but "
+            "never drops finished points; use another --out"
+        )
+    return sorted({d.split(".")[1] for d in _diff_keys(old["spec"], new["spec"], "spec.") if d.count(".")})
+
+
+def pending_tasks(tasks: list[Task], results: ResultsStore) -> tuple[list[Task], int]:
+    """The tasks (or realization batches of them) still to train, and the realizations already done.
+
+    A design point whose first k realizations are finished (a sweep extended from k to R realizations)
+    gets a task for realizations k .. R-1 only: seeds are derived per realization, so they are the ones a
+    sweep run with R from the start would have used, and the finished records stay untouched.
+    """
+    done = results.realizations_done()
+    pending, num_done = [], 0
+    for task in tasks:
+        got = done.get(task.point_key, {})
+        k = 0
+        while k < len(task.seeds) and got.get(k) == int(task.seeds[k]):
+            k += 1
+        num_done += k
+        if k < len(task.seeds):
+            pending.append(task if k == 0 else replace(task, seeds=task.seeds[k:], first_realization=k))
+    return pending, num_done
+
+
 def _environment(executor: str) -> dict[str, Any]:
     import numpy as np
     import torch
@@ -130,15 +258,21 @@ def run_sweep(
     max_tasks: int | None = None,
     num_cpus: int | None = None,
 ) -> ResultsStore:
-    """Run (or resume) a sweep into the results directory ``out``.
+    """Run, resume or extend a sweep into the results directory ``out``.
+
+    Everything is checked before anything is written (spec, dataset, every model and training
+    configuration, device, that ``out`` is writable); a directory holding no finished record (a start that
+    failed) never blocks a corrected spec. While it runs the directory is locked against a second driver.
+    A resume may grow the sweep (more N_D, model sizes, families, targets or realizations): only the new
+    tasks train and the finished record files are not touched.
 
     Args:
         spec: a ``SweepSpec`` or the path of a sweep TOML file.
         out: results directory (created).
         executor: "local" (in-process, default) or "ray".
         address: Ray cluster address (``ray`` executor; default starts a local instance).
-        resume: continue a results directory made by the same spec; finished tasks are skipped.
-        quiet: no progress bar.
+        resume: continue (or grow) a results directory made by the same spec; finished tasks are skipped.
+        quiet: no progress output.
         max_tasks: stop after this many newly finished tasks (for time-boxed runs; resume continues).
         num_cpus: CPUs for a locally started Ray instance.
 
@@ -150,56 +284,88 @@ def run_sweep(
         spec_path = Path(spec)
         spec = load_spec(spec_path)
     tasks, common, resolved = plan_sweep(spec, out)
+    check_tasks(spec, tasks, common, executor)
+    ensure_writable(out, "results directory")
     results = ResultsStore(out)
-    if results.exists():
-        if not resume:
-            raise FileExistsError(
-                f"results directory {out} already holds a sweep: pass --resume to continue it, or choose another --out"
-            )
-        old = results.resolved_spec()
-        keys = ("spec", "dataset")
-        new = json.loads(json.dumps({k: resolved[k] for k in keys}, default=str))  # tuples -> lists, as stored
-        _drop_new_defaults(new["spec"], old.get("spec") or {})
-        differing = _diff_keys({k: old.get(k) for k in keys}, new)
-        if differing:
-            raise SpecError(
-                f"results directory {out} was made by a different spec or dataset (differs in: "
-                f"{', '.join(differing[:6])}); refusing to mix results: use another --out"
-            )
-    else:
-        Path(out).mkdir(parents=True, exist_ok=True)
-        if spec_path is not None:
-            shutil.copyfile(spec_path, Path(out) / "spec.toml")
-        atomic_write_json(Path(out) / "resolved_spec.json", resolved)
+    with results.lock():
+        grown: list[str] = []
+        if results.exists() and results.finished_task_ids():
+            if not resume:
+                raise FileExistsError(
+                    f"results directory {out} already holds a sweep: pass --resume to continue it, or choose "
+                    "another --out"
+                )
+            old = results.resolved_spec()
+            keys = ("spec", "dataset")
+            new = json.loads(json.dumps({k: resolved[k] for k in keys}, default=str))  # tuples -> lists, as stored
+            _drop_new_defaults(new["spec"], old.get("spec") or {})
+            grown = _check_growth({k: old.get(k) for k in keys}, new, out, old.get("data_sizes", []),
+                                  resolved["data_sizes"])
+        if grown or not results.exists() or not results.finished_task_ids():
+            # a fresh directory, one left by a start that failed before any task finished, or a grown sweep
+            if spec_path is not None:
+                shutil.copyfile(spec_path, Path(out) / "spec.toml")
+            atomic_write_json(Path(out) / "resolved_spec.json", resolved)
+        pending, num_done = pending_tasks(tasks, results)
+        total = num_done + sum(len(t.seeds) for t in pending)  # the bar counts the whole sweep
+        if max_tasks is not None:
+            pending = pending[:max_tasks]
+        _run_pending(spec, results, pending, (num_done, total), common, resolved, executor, address, num_cpus,
+                     quiet, grown)
+    return results
 
-    done = results.finished_task_ids()
-    pending = [t for t in tasks if t.task_id not in done]
-    num_finished = len(tasks) - len(pending)
-    if max_tasks is not None:
-        pending = pending[:max_tasks]
+
+def _run_pending(spec: SweepSpec, results: ResultsStore, pending: list[Task], counts: tuple[int, int],
+                 common: dict[str, Any], resolved: dict[str, Any], executor: str, address: str | None,
+                 num_cpus: int | None, quiet: bool, grown: list[str]) -> None:
+    """Train ``pending`` and keep the run log (environment.json) current: a killed run stays in it.
+
+    ``counts``: (realizations finished before this run, realizations of the whole sweep).
+    """
+    num_done, total = counts
+    out = results.root
     env = results.environment() or {"runs": []}
     env.update(_environment(executor))
     run_info = {"started": datetime.now(UTC).isoformat(), "tasks_pending": len(pending),
-                "tasks_skipped": len(done), "executor": executor}
+                "realizations_done_before": num_done,
+                "executor": executor, "pid": os.getpid(), "status": "running", "tasks_finished": 0,
+                "wall_time_s": 0.0}  # fmt: skip
+    if grown:
+        run_info["grown"] = grown
+    runs = [*env.get("runs", []), run_info]
+
+    def log_run() -> None:
+        run_info["wall_time_s"] = time.perf_counter() - t0
+        atomic_write_json(out / "environment.json", {**env, "runs": runs})
+
     t0 = time.perf_counter()
-    num_real = spec.realizations
+    log_run()
     units = resolved["target_units"]
-    with progress_bar(len(tasks) * num_real, f"sweep {spec.name}", quiet=quiet,
-                      completed=num_finished * num_real) as bar:
-        runner = get_executor(executor, address=address, num_cpus=num_cpus)
-        try:
-            for task, records in runner.run(pending, common):
-                for rec in records:
-                    rec["target_unit"] = units.get(task.target, "")
-                results.write_task(task.task_id, asdict(task), records)
-                bar.advance(num_real)
-                bar.set_description(f"{task.family} {task.size_value} N_D={task.num_train} {task.target}")
-        finally:
-            runner.close()
-    run_info["wall_time_s"] = time.perf_counter() - t0
-    env["runs"] = [*env.get("runs", []), run_info]
-    atomic_write_json(Path(out) / "environment.json", env)
-    return results
+    try:
+        with progress_bar(total, f"sweep {spec.name}", quiet=quiet, completed=num_done, unit="realizations") as bar:
+            runner = get_executor(executor, address=address, num_cpus=num_cpus)
+            try:
+                for task, records in runner.run(pending, common):
+                    for rec in records:
+                        rec["target_unit"] = units.get(task.target, "")
+                    results.write_task(task.task_id, asdict(task), records)
+                    bar.advance(len(task.seeds))
+                    bar.set_description(f"{task.family} {task.size_value} N_D={task.num_train} {task.target}")
+                    run_info["tasks_finished"] += 1
+                    log_run()
+            finally:
+                runner.close()
+        run_info["status"] = "finished"
+    except KeyboardInterrupt:
+        run_info["status"] = "interrupted"
+        raise
+    except BaseException as exc:
+        run_info["status"] = "failed"
+        run_info["error"] = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise
+    finally:
+        run_info["finished"] = datetime.now(UTC).isoformat()
+        log_run()
 
 
 def summary_rows(results: ResultsStore, loss_key: str = "mse") -> list[dict[str, Any]]:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from scalinglab.seeding import derive_seed
+from scalinglab.training.metrics import METRICS
 
 
 class SpecError(ValueError):
@@ -137,6 +138,29 @@ class SweepSpec:
         return [int(n) for n in ds]
 
 
+LOSS_KEYS = METRICS  # the test metrics every record holds; loss_key must name one of them
+
+
+def _integer(table: dict[str, Any], key: str, default: int, where: str, minimum: int | None = None) -> int:
+    """``table[key]`` as an int; a string, float or bool is a one-line error naming the key."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"[{where}] {key} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise SpecError(f"[{where}] {key} must be >= {minimum}, got {value}")
+    return value
+
+
+def _duplicates(values: list[Any]) -> list[Any]:
+    seen, dup = set(), []
+    for v in values:
+        key = json.dumps(v, sort_keys=True, default=str)
+        if key in seen and v not in dup:
+            dup.append(v)
+        seen.add(key)
+    return dup
+
+
 def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
@@ -162,17 +186,34 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
     if isinstance(ds, list):
         if not ds:
             raise SpecError("[sweep] data_sizes is empty: the grid has no points")
-        if any((not isinstance(n, int)) or n < 8 for n in ds):
+        if any((not isinstance(n, int)) or isinstance(n, bool) or n < 8 for n in ds):
             raise SpecError(f"[sweep] data_sizes must be integers >= 8, got {ds}")
+        if _duplicates(ds):
+            raise SpecError(f"[sweep] data_sizes lists {_duplicates(ds)} more than once (each N_D would train twice)")
     elif isinstance(ds, dict):
         _check_keys(ds, {"start", "factor", "max"}, "sweep.data_sizes")
-        if float(ds.get("factor", 2)) <= 1:
-            raise SpecError("[sweep] data_sizes.factor must be > 1")
+        _integer(ds, "start", 256, "sweep.data_sizes", minimum=8)
+        factor = ds.get("factor", 2)
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 1:
+            raise SpecError(f"[sweep] data_sizes.factor must be a number > 1, got {factor!r}")
+        if ds.get("max", "pool") != "pool":
+            _integer(ds, "max", 0, "sweep.data_sizes", minimum=8)
     else:
         raise SpecError("[sweep] data_sizes must be a list of integers or {start, factor, max}")
-    realizations = int(sw.get("realizations", 5))
-    if realizations < 1:
-        raise SpecError(f"[sweep] realizations must be >= 1, got {realizations}")
+    realizations = _integer(sw, "realizations", 5, "sweep", minimum=1)
+    _integer(sw, "root_seed", 0, "sweep")
+    _integer(sw, "split_seed", 0, "sweep")
+    test_size = sw.get("test_size", 0.1)
+    if isinstance(test_size, bool) or not isinstance(test_size, int | float):
+        raise SpecError(f"[sweep] test_size must be a sample count or a fraction in (0, 1), got {test_size!r}")
+    if isinstance(test_size, float) and not 0 < test_size < 1:
+        raise SpecError(
+            f"[sweep] test_size = {test_size}: a fraction must lie in (0, 1) (write an integer for a sample count)"
+        )
+    if isinstance(test_size, int) and test_size < 1:
+        raise SpecError(f"[sweep] test_size must be >= 1 sample, got {test_size}")
+    if sw.get("loss_key", "mse") not in LOSS_KEYS:
+        raise SpecError(f"[sweep] loss_key must be one of {', '.join(LOSS_KEYS)}, got {sw['loss_key']!r}")
     if sw.get("input_norm", "per_feature") not in ("per_feature", "global", "none"):
         raise SpecError(
             f"[sweep] input_norm must be 'per_feature', 'global' or 'none', got {sw['input_norm']!r}"
@@ -202,6 +243,12 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
             raise SpecError(f"[[models]] entry {i}: give both size_key and sizes, or neither")
         if sizes is not None and not sizes:
             raise SpecError(f"[[models]] entry {i}: sizes is empty")
+        if sizes is not None and not isinstance(sizes, list):
+            raise SpecError(f"[[models]] entry {i}: sizes must be a list, got {sizes!r}")
+        if sizes is not None and _duplicates(sizes):
+            raise SpecError(f"[[models]] entry {i}: sizes lists {_duplicates(sizes)} more than once")
+        if not isinstance(m.get("config", {}), dict):
+            raise SpecError(f"[[models]] entry {i}: config must be a table of model options")
         if not isinstance(m.get("train", {}), dict):
             raise SpecError(f"[[models]] entry {i}: train must be a table of training settings")
         families.append(
@@ -223,6 +270,8 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
         _check_keys(compute, _COMPUTE_KEYS, "compute")
         if not compute.get("values"):
             raise SpecError("[compute] values is empty")
+        if not isinstance(compute["values"], list) or _duplicates(compute["values"]):
+            raise SpecError(f"[compute] values must be a list without repeats, got {compute['values']!r}")
         compute = {"key": str(compute.get("key", "epochs")), "values": list(compute["values"])}
 
     dataset = str(sw["dataset"])
@@ -278,6 +327,8 @@ class Task:
     compute_value: Any = None
     target_transform: str = "none"
     mode: str = "regress"  # "generate": ``target`` is a comma-joined list of the generator's input parameters
+    # realization index of seeds[0]: > 0 for the realizations added when a finished sweep is extended
+    first_realization: int = 0
 
     @property
     def targets(self) -> list[str]:
@@ -285,14 +336,27 @@ class Task:
         return self.target.split(",") if self.mode == "generate" else [self.target]
 
     @property
+    def point_key(self) -> str:
+        """Hash of the design point without its seeds: the same for every realization batch of one point."""
+        return point_key(asdict(self))
+
+    @property
     def task_id(self) -> str:
         """Hash of the resolved task configuration (includes the seeds, hence the realizations)."""
         d = asdict(self)
-        for key, default in (("target_transform", "none"), ("mode", "regress")):
+        for key, default in (("target_transform", "none"), ("mode", "regress"), ("first_realization", 0)):
             if d[key] == default:  # defaults leave ids of older sweeps unchanged
                 del d[key]
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def point_key(task: dict[str, Any]) -> str:
+    """:attr:`Task.point_key` of a task dict as stored in a record file (older files lack later keys)."""
+    d = {k: v for k, v in task.items() if k not in ("seeds", "first_realization")}
+    d.setdefault("target_transform", "none")
+    d.setdefault("mode", "regress")
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def expand_tasks(spec: SweepSpec, pool_size: int) -> list[Task]:

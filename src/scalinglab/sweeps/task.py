@@ -61,6 +61,7 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for rec in records:
         rec = dict(rec)
+        rec["realization"] = int(rec["realization"]) + task.first_realization
         rec.update(
             task_id=task.task_id,
             family=task.family,

@@ -116,6 +116,7 @@ class TrainConfig:
                 f"unknown training config key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
             )
         values = dict(data)
+        _check_scalar_types(values)
         if "betas" in values:
             values["betas"] = tuple(float(b) for b in values["betas"])
         if values.get("noise_snr_db") is not None:
@@ -138,3 +139,26 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (unknown keys rejected like ``from_dict``)."""
         return TrainConfig.from_dict({**dataclasses.asdict(self), **changes})
+
+
+# TOML gives strings for quoted values (epochs = "two"); the comparisons in __post_init__ would then fail
+# with a TypeError that names no key. Scalar fields are checked against their annotation first.
+_SCALAR_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+_KIND_WORDS = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}
+
+
+def _check_scalar_types(values: dict[str, Any]) -> None:
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in values:
+            continue
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        base = next((k for k in kinds if k in _SCALAR_KINDS), None)
+        if base is None:
+            continue  # tuples and other structured fields are checked where they are converted
+        value = values[f.name]
+        if value is None and "None" in kinds:
+            continue
+        ok = isinstance(value, _SCALAR_KINDS[base]) and (base == "bool" or not isinstance(value, bool))
+        if not ok:
+            allowed = _KIND_WORDS[base] + (" or none" if "None" in kinds else "")
+            raise ValueError(f"invalid training config: {f.name} must be {allowed}, got {value!r}")

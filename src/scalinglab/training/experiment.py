@@ -280,7 +280,58 @@ def _reader(spec: ExperimentSpec, store: DatasetStore):
     return read
 
 
-def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict[str, Any]]:
+def _probe(spec: ExperimentSpec, store: DatasetStore, model: torch.nn.Module, x: torch.Tensor,
+           num_pixels: int | None) -> None:
+    """Forward ``x`` [2, *in] through ``model``; a shape the model refuses or a wrong output width is one line."""
+    targets = spec.targets
+    generate = spec.mode == "generate"
+    try:
+        with torch.no_grad():
+            out = model.eval()(x)
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        shape = [len(targets)] if generate else list(store.input_shape)
+        raise ValueError(
+            f"model '{spec.model}' does not accept inputs of shape {shape} from {spec.data}: {first}"
+        ) from None
+    expected = num_pixels if generate else len(targets) * outputs_per_target(spec.train.loss)
+    if out.dim() != 2 or out.shape[1] != expected:
+        raise ValueError(
+            f"model '{spec.model}' returns {list(out.shape[1:])} outputs per sample; the targets "
+            f"{targets} with loss {spec.train.loss} need {expected}"
+        )
+
+
+def check_experiment(spec: ExperimentSpec) -> dict[str, Any]:
+    """Everything :func:`run_experiment` checks before training, without training: fail fast, cheaply.
+
+    Opens the dataset, checks the targets, builds the model with its filled-in configuration and runs it
+    on a zero batch of the dataset's input shape (output width checked against targets and loss).
+
+    Returns:
+        ``{"num_params": P, "model_config": resolved model configuration}``.
+
+    Raises:
+        ValueError: the same one-line messages as :func:`run_experiment`.
+    """
+    store = DatasetStore.open(spec.data)
+    try:
+        model_cfg = _check_targets_and_config(spec, store)
+        try:
+            model = get_model(spec.model, **model_cfg)
+        except (RuntimeError, TypeError, ValueError) as exc:  # e.g. width = -8: torch refuses the layer
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"model '{spec.model}' cannot be built with config {spec.model_config}: {first}") from None
+        generate = spec.mode == "generate"
+        in_shape = (len(spec.targets),) if generate else tuple(store.input_shape)
+        _probe(spec, store, model, torch.zeros((2, *in_shape)), math.prod(store.input_shape) if generate else None)
+        return {"num_params": int(count_parameters(model)), "model_config": model_cfg}
+    finally:
+        store.close()
+
+
+def _check_targets_and_config(spec: ExperimentSpec, store: DatasetStore) -> dict[str, Any]:
+    """Targets present, store not empty; returns the model configuration filled in from the dataset."""
     targets = spec.targets
     cfg = spec.train
     generate = spec.mode == "generate"
@@ -294,9 +345,15 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
     if generate:
         if len(store.input_shape) != 3:
             raise ValueError(f"mode 'generate' needs image inputs [C, H, W]; {spec.data} has {list(store.input_shape)}")
-        model_cfg = _fill_model_config(spec, (len(targets),), 0, image_shape=store.input_shape)
-    else:
-        model_cfg = _fill_model_config(spec, store.input_shape, len(targets) * outputs_per_target(cfg.loss))
+        return _fill_model_config(spec, (len(targets),), 0, image_shape=store.input_shape)
+    return _fill_model_config(spec, store.input_shape, len(targets) * outputs_per_target(cfg.loss))
+
+
+def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict[str, Any]]:
+    targets = spec.targets
+    cfg = spec.train
+    generate = spec.mode == "generate"
+    model_cfg = _check_targets_and_config(spec, store)
     split = make_split(store.num_samples, spec.test_size, spec.split_seed)
     R = len(spec.seeds)
     seeds = [int(s) for s in spec.seeds]
@@ -348,21 +405,7 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
             if hasattr(m, "fit_input_standardization"):
                 m.fit_input_standardization(read_x(t).astype(np.float64))
     probe_x, probe_y = data.batch(data.train_idx[:1, :2])
-    try:
-        with torch.no_grad():
-            out = models[0].eval()(probe_x[0])
-    except (ValueError, RuntimeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        shape = [len(targets)] if generate else list(store.input_shape)
-        raise ValueError(
-            f"model '{spec.model}' does not accept inputs of shape {shape} from {spec.data}: {first}"
-        ) from None
-    expected = y_np.shape[1] if generate else len(targets) * outputs_per_target(cfg.loss)
-    if out.dim() != 2 or out.shape[1] != expected:
-        raise ValueError(
-            f"model '{spec.model}' returns {list(out.shape[1:])} outputs per sample; the targets "
-            f"{targets} with loss {cfg.loss} need {expected}"
-        )
+    _probe(spec, store, models[0], probe_x[0], y_np.shape[1] if generate else None)
     num_params = count_parameters(models[0])
 
     # FLOPs counted on real steps of one member (all members share the architecture).
