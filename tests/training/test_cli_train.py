@@ -85,3 +85,56 @@ def test_help_lists_every_option(capsys):
     for opt in ("--data", "--model", "--set", "--target", "--num-train", "--realizations", "--epochs", "--seed",
                 "--lr", "--batch-size", "--patience", "--out"):
         assert opt in text
+
+
+def _train(store, out, *extra):
+    return main(["train", "--data", store, "--model", "fcn", "--set", "width=4", "--set", "num_layers=1",
+                 "--target", "J", "--num-train", "64", "--epochs", "2", "--test-size", "40", "--save", "models",
+                 "--out", str(out), *extra])  # fmt: skip
+
+
+def test_out_is_never_overwritten_silently(store, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(store, out, "--realizations", "2") == 0
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
+    assert {"metrics.json", "config.json", "r0.pt", "r1.pt"} <= set(before)
+    capsys.readouterr()
+    assert _train(store, out) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds files" in err and "--overwrite" in err
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before  # refused before training: untouched
+    assert _train(store, out, "--overwrite") == 0
+    assert not (out / "r1.pt").exists()  # the earlier run's second checkpoint does not mix with the new run
+    assert len(json.loads((out / "metrics.json").read_text())["records"]) == 1
+
+
+def test_unwritable_out_fails_before_training(store, tmp_path, capsys):
+    import os
+
+    if os.geteuid() == 0:  # root writes through read-only permissions: use a path below a file instead
+        target = tmp_path / "a_file" / "run"
+        (tmp_path / "a_file").write_text("x")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        target = ro / "run"
+    assert _train(store, target) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not writable" in err and "Traceback" not in err
+    assert "epoch" not in err  # no training progress: refused up front
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--device", "gpu0"], "device 'gpu0' is not a torch device"),
+        (["--test-size", "1.5"], "--test-size 1.5"),
+        (["--train-set", "batch_size=two"], "batch_size must be an integer, got 'two'"),
+    ],
+)
+def test_more_bad_inputs_are_one_line(store, tmp_path, extra, message, capsys):
+    assert _train(store, tmp_path / "o", *extra) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "o").exists()

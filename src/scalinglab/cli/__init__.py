@@ -56,8 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `scalinglab data info X | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # read-only or full disk, permissions: one line naming the file
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("interrupted: finished work is stored; re-run the same command to resume", file=sys.stderr)
+        print(
+            "interrupted: finished work is stored; re-run the command (with --resume for a sweep) to continue",
+            file=sys.stderr,
+        )
         return 130
     return int(result or 0)
 

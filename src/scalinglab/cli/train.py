@@ -82,6 +82,13 @@ def _print_table(records: list[dict[str, Any]], summary: dict[str, dict[str, flo
     console.print(table)
 
 
+def _remove_earlier_run(out: Path) -> None:
+    """Delete what an earlier ``train`` wrote in ``out`` (so that no stale r<k>.pt mixes with the new run)."""
+    for pattern in ("metrics.json", "config.json", "r*.pt", "predictions_r*.npz"):
+        for f in out.glob(pattern):
+            f.unlink()
+
+
 def handler(args: argparse.Namespace) -> int:
     from scalinglab.seeding import derive_seed
     from scalinglab.training.config import TrainConfig
@@ -91,6 +98,14 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError(f"--realizations must be >= 1, got {args.realizations}")
     if not Path(args.data).exists():
         raise FileNotFoundError(f"dataset store not found: {args.data}")
+    if args.test_size <= 0 or (args.test_size >= 1 and args.test_size != int(args.test_size)):
+        raise ValueError(
+            f"--test-size {args.test_size:g}: give a fraction in (0, 1) or a whole number of test samples"
+        )
+    from scalinglab.output_dir import ensure_writable, refuse_non_empty
+    from scalinglab.training.device import check_device
+
+    check_device(args.device)
     bad = [k for k in args.save.split(",") if k.strip() not in (*SAVE_KINDS, "none", "")]
     if bad:
         raise ValueError(f"--save: unknown kind(s) {', '.join(bad)} (choose from models, predictions, none)")
@@ -120,6 +135,11 @@ def handler(args: argparse.Namespace) -> int:
         save=save,
         save_dir=str(args.out) if save else None,
     )
+    # checked before training, so that hours of work never end in a refused or failed write
+    refuse_non_empty(args.out, overwrite=args.overwrite, what="--out")
+    ensure_writable(args.out, "--out")
+    if args.overwrite:
+        _remove_earlier_run(Path(args.out))
     records = run_experiment(spec, progress=True)
     summary = summary_rows(records, "test")
     out = Path(args.out)
@@ -193,5 +213,8 @@ def register(subparsers) -> None:
                    help="what to keep in --out: models (r<k>.pt checkpoints, 4 bytes per parameter each), "
                         "predictions (predictions_r<k>.npz, per-sample test predictions with indices), "
                         "both (default) or none")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory for metrics.json and config.json")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory for metrics.json and config.json (must be empty or new)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the metrics, config, checkpoints and predictions of an earlier run in --out")
     p.set_defaults(func=handler)
