@@ -8,7 +8,13 @@ of the state it returns, recomputed here with scalinglab's Hamiltonian, is print
 
 One sample = one parameter set (J, D) with ``--starts`` random starts. scalinglab relaxes all starts of a sample in
 one batch with the step fused by ``torch.compile`` (``compile=True``; the one-off compilation is excluded and printed
-separately, as a campaign pays it once per process); Spirit relaxes one start at a time. Both run on one thread
+separately, as a campaign pays it once per process); Spirit relaxes one start at a time. Two scalinglab rows:
+``scalinglab bb`` relaxes every start to tol (the same work as Spirit), ``scalinglab search`` is the ground-state
+search a campaign runs on the same starts (``ground_state.search_ground_states``: all starts to a loose tolerance,
+the composite states of the three domain regions, then the winner and the best states of the other phases refined
+to tol); its winner must be as low as the lowest start relaxed fully (``energy_vs_full_relaxation_rel``, negative
+when the composites found a lower state). Spirit's threshold is tightened until its returned states meet tol
+(``run_spirit_to_tol``; ``--spirit-nominal`` keeps the nominal one). Both run on one thread
 here (Spirit's PyPI build has no OpenMP), and both parallelize over samples on two cores by running two processes,
 so the two-core time per sample is half the one-thread time for both and the ratio is the same. Reported:
 ``ratio_m<m>`` = Spirit's best solver's seconds per sample / scalinglab's best method's. Spirit's per-sample time is
@@ -84,12 +90,31 @@ def run_scalinglab_single(ham, x0: np.ndarray, J: float, D: float, tol: float, m
     return float(np.median(times))
 
 
+def run_spirit_to_tol(ham, x0: np.ndarray, J: float, D: float, tol: float, solver: str, max_iter: int,
+                      workdir: str, tries: int = 4) -> dict:
+    """Spirit with its stopping threshold tightened until the states it returns have a true max torque <= tol.
+
+    Spirit tests its criterion before its last step and (LBFGS_OSO) on its own force measure, so at the nominal
+    threshold its states can end above tol (measured 1.1e-4 .. 4.3e-4 for tol = 1e-4 at m = 12..32); the same
+    tolerance means the same torque of the returned state, so the threshold is scaled by 0.8 tol / torque and the
+    run repeated (``spirit_threshold`` in the row). The time reported is that of the last run.
+    """
+    thr = tol
+    for _ in range(tries):
+        r = run_spirit(ham, x0, J, D, thr, solver, max_iter, workdir)
+        r["spirit_threshold"] = thr
+        if r["max_torque"] <= tol:
+            break
+        thr *= 0.8 * tol / r["max_torque"]
+    return r
+
+
 def run_spirit(ham, x0: np.ndarray, J: float, D: float, tol: float, solver: str, max_iter: int, workdir: str) -> dict:
     """One start at a time in Spirit: seconds and iterations per start, recomputed torque and energy."""
     from spirit import simulation, state, system
 
-    cfg = write_spirit_input(ham, J, D, os.path.join(workdir, f"{solver}_{ham.lat.m}"), tol=tol, solver=solver,
-                             max_iter=max_iter)
+    cfg = write_spirit_input(ham, J, D, os.path.join(workdir, f"{solver}_{ham.lat.m}_{tol:.3g}"), tol=tol,
+                             solver=solver, max_iter=max_iter)
     h = ham.with_parameters(J, D)
     secs, iters, torques, energies = [], [], [], []
     with state.State(cfg, quiet=True) as p:
@@ -122,6 +147,8 @@ def main() -> None:
                     help="relax(chunk_spins=...) values to time per method: 'auto' (relax's default), 0 (one batch) "
                          "or a number of spins per chunk")
     ap.add_argument("--no-single", action="store_true", help="skip timing one start relaxed alone")
+    ap.add_argument("--spirit-nominal", action="store_true",
+                    help="run Spirit once at the nominal threshold, even if its states end above tol")
     ap.add_argument("--search-loose-tol", type=float, default=1e-2,
                     help="loose tolerance of the 'scalinglab search' row (meV); 0 skips the row")
     args = ap.parse_args()
@@ -186,14 +213,20 @@ def main() -> None:
                   flush=True)
         if have_spirit:
             for solver in args.solvers:
-                r = run_spirit(ham, x0[:args.spirit_starts], args.J, args.D, args.tol, solver, args.max_iter, workdir)
+                if args.spirit_nominal:
+                    r = run_spirit(ham, x0[:args.spirit_starts], args.J, args.D, args.tol, solver, args.max_iter,
+                                   workdir)
+                    r["spirit_threshold"] = args.tol
+                else:
+                    r = run_spirit_to_tol(ham, x0[:args.spirit_starts], args.J, args.D, args.tol, solver,
+                                          args.max_iter, workdir)
                 name = f"spirit {solver}"
                 sps = r["seconds_per_start"] * args.starts
                 per_sample[name] = sps
                 rows.append({"m": m, "code": name, "iterations_median": float(np.median(r["iterations"])),
                              "iterations_max": int(r["iterations"].max()),
                              "seconds_per_start_alone": r["seconds_per_start"], "seconds_per_sample": sps,
-                             "max_torque": r["max_torque"],
+                             "max_torque": r["max_torque"], "spirit_threshold": r["spirit_threshold"],
                              "energy_min_per_site": float(r["energy"].min() / ham.num_sites)})
                 print(f"  {m:>3}{twist_angle(m):>7.2f}{ham.num_sites:>7}  {name:<30}"
                       f"{np.median(r['iterations']):>9.0f}{r['iterations'].max():>8}{r['seconds_per_start']:>9.3f}"
