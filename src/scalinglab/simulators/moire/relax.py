@@ -27,7 +27,7 @@ and removed from the batch once a quarter of it has converged. Replicas that rea
 
 Layout: the site-major layout [N, 3, B] (see ``MoireHamiltonian.field_site_major``); every state tensor of a
 minimizer carries the batch on its last axis, so the driver compacts them all alike. Everything stays on the
-Hamiltonian's device. Small batches (< ``COMPILE_MIN_SPINS`` spins) run on one thread: the per-op threading
+Hamiltonian's device. Small windows (< ``THREADS_MIN_SPINS`` spins) run on one thread: the per-op threading
 overhead dominates there (measured 5-20x slower with 2 threads on a busy 2-core machine).
 
 Precision: float64 is the default and what campaigns use (see ``relax_bb`` for why float32 stalls near 1e-2 meV).
@@ -57,9 +57,13 @@ METHODS = {
     "vp": lambda ham, use_compile, **kw: VelocityProjection(ham, **kw),
 }
 DEFAULT_METHOD = "bb"
-#: Batches with at least this many spins (replicas x sites) are "large": under ``compile="auto"`` the BB step is
-#: and L-BFGS steps are compiled and torch's thread count is used; smaller batches run eagerly on one thread.
-COMPILE_MIN_SPINS = 100_000
+#: Under ``compile="auto"`` the BB and L-BFGS steps are compiled for batches of at least this many spins (replicas x
+#: sites). Measured (one thread, BB from 1e-2 to 1e-4 meV, 3 replicas): compiled 1.0 vs eager 2.0 s at m = 12 (5.6k
+#: spins), 9.7-11.3 vs 20.5 s at m = 32 (38k spins); the ground-state search refines a few replicas at a time.
+COMPILE_MIN_SPINS = 5_000
+#: Windows of at least this many spins use torch's thread count; smaller ones run on one thread (the per-iteration
+#: synchronisation costs more than a second thread gains).
+THREADS_MIN_SPINS = 100_000
 #: Default of ``relax(chunk_spins="auto")`` on CPU: at most this many spins (replicas x sites) in the working batch,
 #: converged replicas replaced by waiting ones (streaming window). Measured (``benchmarks/moire_spirit.py``, 50
 #: random starts, one thread): the step costs less per spin at 8-16 replicas than at 50 (BB 45-55 vs 86-105 ns per
@@ -159,11 +163,10 @@ def relax(
     elif isinstance(chunk_spins, str) or (chunk_spins is not None and int(chunk_spins) < 0):
         raise ValueError(f"chunk_spins must be 'auto', None or an int >= 0, got {chunk_spins!r}")
     per = nb if not chunk_spins else max(1, int(chunk_spins) // ham.num_sites)
-    large = nb * ham.num_sites >= COMPILE_MIN_SPINS
-    use_compile = large if compile == "auto" else bool(compile)
+    use_compile = nb * ham.num_sites >= COMPILE_MIN_SPINS if compile == "auto" else bool(compile)
     stepper = METHODS[method](ham, use_compile, **(options or {}))
     threads = torch.get_num_threads()
-    if min(per, nb) * ham.num_sites < COMPILE_MIN_SPINS and threads > 1 and dev.type == "cpu":
+    if min(per, nb) * ham.num_sites < THREADS_MIN_SPINS and threads > 1 and dev.type == "cpu":
         torch.set_num_threads(1)
     try:
         return _relax(ham, spins, J, D, tol, int(max_iter), int(check_every), record_trace, stepper, per)
