@@ -33,7 +33,8 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
 from scalinglab.simulators.moire.interlayer import InterlayerPairs
-from scalinglab.simulators.moire.lattice import Bilayer, _periodic_keys
+from scalinglab.simulators.moire.lattice import Bilayer
+from scalinglab.simulators.moire.symmetry import image_permutation
 
 #: Number of domain regions of every commensurate cell (checked in ``domain_regions``).
 NUM_REGIONS = 3
@@ -52,24 +53,10 @@ def c3_permutation(lat: Bilayer) -> np.ndarray:
         ValueError: if the image of some site is not a site of its layer.
     """
     c, s = np.cos(2 * np.pi / 3), np.sin(2 * np.pi / 3)
-    rot = np.array([[c, -s], [s, c]])
-    inv = np.linalg.inv(lat.superlattice)
-    img = lat.positions[:, :2] @ rot.T
-    perm = np.full(lat.num_sites, -1, dtype=np.int64)
-    for layer in (0, 1):
-        idx = np.nonzero(lat.layer == layer)[0]
-        keys = {tuple(k): i for i, k in zip(idx, _periodic_keys(lat.positions[idx, :2], inv))}
-        for i, k in zip(idx, _periodic_keys(img[idx], inv)):
-            perm[i] = keys.get(tuple(k), -1)
-    if np.any(perm < 0) or len(np.unique(perm)) != lat.num_sites:
+    perm = image_permutation(lat, lat.positions[:, :2] @ np.array([[c, -s], [s, c]]).T, swap_layers=False)
+    if perm is None:
         raise ValueError(f"m={lat.m}: the C3 rotation about the origin is not a symmetry of this lattice")
     return perm
-
-
-def c3_asymmetry(pairs: InterlayerPairs, perm: np.ndarray) -> float:
-    """Largest |J(t, b) - J(P t, P b)| over the interlayer table (meV; 0 when C3 is a symmetry of Eq. 1)."""
-    table = {(int(t), int(b)): float(j) for t, b, j in zip(pairs.top, pairs.bottom, pairs.jperp)}
-    return max(abs(j - table.get((int(perm[t]), int(perm[b])), np.inf)) for (t, b), j in table.items())
 
 
 @dataclass(frozen=True)

@@ -37,16 +37,25 @@ def layer_swap_permutation(lat: Bilayer) -> np.ndarray:
     Raises:
         ValueError: if the image of some site is not a site of the other layer (not a lattice symmetry).
     """
+    perm = image_permutation(lat, lat.positions[:, :2] * np.array([-1.0, 1.0]), swap_layers=True)
+    if perm is None:
+        raise ValueError(f"m={lat.m}: the C2y layer exchange is not a symmetry of this lattice")
+    return perm
+
+
+def image_permutation(lat: Bilayer, image_xy: np.ndarray, swap_layers: bool) -> np.ndarray | None:
+    """The site permutation of a point operation: site i goes to the site at ``image_xy[i]`` (modulo the
+    superlattice) in the other layer (``swap_layers``) or its own; None if some image is not such a site."""
     inv = np.linalg.inv(lat.superlattice)
-    img = lat.positions[:, :2] * np.array([-1.0, 1.0])
     perm = np.full(lat.num_sites, -1, dtype=np.int64)
     for layer in (0, 1):
-        src, dst = np.nonzero(lat.layer == layer)[0], np.nonzero(lat.layer != layer)[0]
+        src = np.nonzero(lat.layer == layer)[0]
+        dst = np.nonzero((lat.layer != layer) if swap_layers else (lat.layer == layer))[0]
         keys = {tuple(k): i for i, k in zip(dst, _periodic_keys(lat.positions[dst, :2], inv))}
-        for i, k in zip(src, _periodic_keys(img[src], inv)):
+        for i, k in zip(src, _periodic_keys(image_xy[src], inv)):
             perm[i] = keys.get(tuple(k), -1)
     if np.any(perm < 0) or len(np.unique(perm)) != lat.num_sites:
-        raise ValueError(f"m={lat.m}: the C2y layer exchange is not a symmetry of this lattice")
+        return None
     return perm
 
 
