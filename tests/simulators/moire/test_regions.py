@@ -142,3 +142,17 @@ def test_transplant_puts_the_best_regional_texture_into_all_three_regions():
     assert np.allclose(comps[0], common_background(res.spins.numpy(), lat.layer)[0])
     # No replica has reversed domains in both layers of a part: that composite falls back to best_parts.
     assert np.allclose(comps[COMPOSITES.index("transplant_both")], comps[0])
+
+
+def test_transplant_keeps_the_rotation_centres_of_the_source(ham8):
+    from scalinglab.simulators.moire.regions import _transplant
+
+    reg = domain_regions(ham8.lat, ham8.interlayer)
+    rng = np.random.default_rng(0)
+    src = rng.standard_normal((ham8.lat.num_sites, 3))
+    out = _transplant(src, 1, reg)
+    fixed = reg.c3 == np.arange(ham8.lat.num_sites)
+    assert fixed.any() and np.array_equal(out[fixed], src[fixed])
+    in1 = reg.part == 1
+    assert np.array_equal(out[in1], src[in1])
+    assert np.all(np.isfinite(out))

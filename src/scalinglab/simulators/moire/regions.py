@@ -179,8 +179,9 @@ def part_textures(spins: np.ndarray, regions: DomainRegions, layer: np.ndarray) 
 
 
 def _transplant(src: np.ndarray, k: int, regions: DomainRegions) -> np.ndarray:
-    """Part k of the state ``src`` copied into every part by powers of the C3 permutation."""
-    out = np.empty_like(src)
+    """Part k of the state ``src`` copied into every part by powers of the C3 permutation (the rotation centres,
+    which the permutation fixes, keep their own spins)."""
+    out = src.copy()
     sel = np.nonzero(regions.part == k)[0]
     img = sel
     out[sel] = src[sel]
