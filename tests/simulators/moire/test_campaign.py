@@ -237,12 +237,19 @@ def test_recombine_is_part_of_the_stored_configuration():
 def test_cli_no_recombine_is_recorded_and_a_resume_with_recombination_is_refused(tmp_path, capsys):
     from scalinglab.cli import main
     from scalinglab.data.store import DatasetStore
+    from scalinglab.simulators.moire.regions import COMPOSITES
 
     out = tmp_path / "c.zarr"
     args = ["simulate", "cri3", "--num-samples", "2", "--out", str(out), "--angles", "8", "--include-fm",
             "--max-iter", "50", "--quiet"]
     assert main(args + ["--no-recombine"]) == 0
-    assert DatasetStore.open(out).metadata["config"]["recombine"] is False
+    st = DatasetStore.open(out)
+    assert st.metadata["config"]["recombine"] is False and "best_parts" not in st.metadata["start_names"]
+    assert np.all(st.aux("start") < len(st.metadata["start_names"]))
+    assert main(args[:5] + [str(tmp_path / "r.zarr")] + args[6:]) == 0  # recombination on (the default)
+    st = DatasetStore.open(tmp_path / "r.zarr")
+    assert st.metadata["start_names"][-len(COMPOSITES):] == list(COMPOSITES)
+    assert np.all(st.aux("start") < len(st.metadata["start_names"]))
     capsys.readouterr()
     assert main(args) == 2  # the default (recombination on) is another configuration: refused, store untouched
     assert "different configuration" in capsys.readouterr().err

@@ -58,6 +58,7 @@ from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
 from scalinglab.simulators.moire.interlayer import STACKING_MODELS, local_stacking_pairs
 from scalinglab.simulators.moire.lattice import M_MAX, M_MIN, _bilayer, twist_angle
 from scalinglab.simulators.moire.phases import FM, PHASE_DESCRIPTIONS, PHASE_NAMES
+from scalinglab.simulators.moire.regions import COMPOSITES
 from scalinglab.simulators.moire.render import Renderer
 from scalinglab.simulators.moire.starts import STRUCTURED_STARTS
 
@@ -337,6 +338,8 @@ def fm_store_path(out: str | os.PathLike) -> Path:
 
 def _metadata(config: CampaignConfig, kind: str) -> dict:
     names = list(config.structured) + [f"random_{k}" for k in range(config.num_random)]
+    if config.recombine:
+        names += list(COMPOSITES)  # the composite states are replicas too (aux "start" may point at one)
     return {
         "producer": PRODUCER,
         "config": config.to_dict(),
