@@ -125,3 +125,15 @@ def test_search_with_composites_does_not_depend_on_batch_composition(ham8):
     pairs = [search_ground_states(ham8, J[i:i + 2], D[i:i + 2], seeds[i:i + 2], cfg) for i in (0, 2)]
     assert np.allclose(together.energy, np.concatenate([p.energy for p in pairs]), rtol=1e-12, atol=1e-9)
     assert np.array_equal(together.start, np.concatenate([p.start for p in pairs]))
+
+
+def test_a_table_without_three_afm_regions_searches_without_composites(ham8):
+    """A uniform antiferromagnetic table has one AFM region: recombination is skipped with a warning."""
+    from scalinglab.simulators.moire.hamiltonian import MoireHamiltonian
+    from scalinglab.simulators.moire.interlayer import InterlayerPairs
+
+    p = ham8.interlayer
+    ham = MoireHamiltonian(ham8.lat, InterlayerPairs(p.top, p.bottom, np.full(len(p.top), 0.5), "uniform"))
+    with pytest.warns(RuntimeWarning, match="no recombination"):
+        gs = search_ground_states(ham, [2.0], [0.1], [0], SearchConfig(num_random=1, tol=1e-2, max_iter=500))
+    assert gs.start[0] < SearchConfig(num_random=1).num_starts and np.isfinite(gs.energy[0])

@@ -44,6 +44,7 @@ Reference:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -333,7 +334,11 @@ def _add_composites(b: _Batch, rows: list[np.ndarray], J: np.ndarray, D: np.ndar
                     config: SearchConfig) -> list[np.ndarray]:
     """Relax the composite states (``regions.recombine``) of every parameter set and add them to its replicas."""
     ham = b.ham
-    regions = domain_regions(ham.lat, ham.interlayer)
+    try:
+        regions = domain_regions(ham.lat, ham.interlayer)
+    except ValueError as exc:  # e.g. a user table without three AFM regions: search with the starts alone
+        warnings.warn(f"no recombination: {exc}", RuntimeWarning, stacklevel=3)
+        return rows
     up = torch.zeros((len(rows), ham.num_sites, 3), dtype=ham.dtype, device=ham.device)
     up[..., 2] = 1.0
     h = ham.field(up, b._t(J), b._t(D))
