@@ -343,8 +343,12 @@ def _add_composites(b: _Batch, rows: list[np.ndarray], J: np.ndarray, D: np.ndar
     up[..., 2] = 1.0
     h = ham.field(up, b._t(J), b._t(D))
     reference = (-0.5 * (up * h).sum(-1)).cpu().numpy().astype(float)  # [P, N] site energies of the FM state
-    comps = [recombine(b.spins[torch.as_tensor(rw, device=b.spins.device)].cpu().numpy(), b.site_energy(rw),
-                       reference[q], regions, ham.lat.layer) for q, rw in enumerate(rows)]
+    every = np.concatenate(rows)
+    spins = b.spins[torch.as_tensor(every, device=b.spins.device)].cpu().numpy()
+    site = b.site_energy(every)  # one field evaluation for all parameter sets
+    bounds = np.cumsum([0] + [len(rw) for rw in rows])
+    comps = [recombine(spins[lo:hi], site[lo:hi], reference[q], regions, ham.lat.layer)
+             for q, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
     k = len(COMPOSITES)
     jc, dc = np.repeat(J, k), np.repeat(D, k)
     x = torch.as_tensor(np.concatenate(comps), dtype=ham.dtype, device=ham.device)

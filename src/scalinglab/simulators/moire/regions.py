@@ -34,6 +34,8 @@ import scipy.sparse.csgraph as csgraph
 
 from scalinglab.simulators.moire.interlayer import InterlayerPairs
 from scalinglab.simulators.moire.lattice import Bilayer
+from scalinglab.simulators.moire.phases import REVERSED_Z, background_sign, layer_magnetizations
+from scalinglab.simulators.moire.starts import afm_sites
 from scalinglab.simulators.moire.symmetry import image_permutation
 
 #: Number of domain regions of every commensurate cell (checked in ``domain_regions``).
@@ -85,8 +87,6 @@ def _bond_graph(lat: Bilayer, pairs: InterlayerPairs) -> sp.csr_matrix:
 
 
 def _find_regions(lat: Bilayer, pairs: InterlayerPairs) -> DomainRegions:
-    from scalinglab.simulators.moire.starts import afm_sites  # starts imports this module
-
     core = afm_sites(lat, pairs)
     g = _bond_graph(lat, pairs)
     sub = g[core][:, core]
@@ -141,8 +141,6 @@ def domain_regions(lat: Bilayer, pairs: InterlayerPairs) -> DomainRegions:
 
 def common_background(spins: np.ndarray, layer: np.ndarray) -> np.ndarray:
     """[R, N, 3] states time-reversed where needed so that the more saturated layer points up."""
-    from scalinglab.simulators.moire.phases import background_sign, layer_magnetizations
-
     mt, mb = layer_magnetizations(spins, layer)
     return spins * background_sign(mt, mb).reshape(-1, 1, 1)
 
@@ -165,8 +163,6 @@ COMPOSITES = ("best_parts",) + tuple(f"transplant_{t}" for t in TEXTURES)
 
 def part_textures(spins: np.ndarray, regions: DomainRegions, layer: np.ndarray) -> np.ndarray:
     """[R, 3] texture code (index into ``TEXTURES``) of every part of background-aligned states [R, N, 3]."""
-    from scalinglab.simulators.moire.phases import REVERSED_Z
-
     rev = spins[..., 2] < -REVERSED_Z
     out = np.zeros((spins.shape[0], NUM_REGIONS), dtype=np.int64)
     for k in range(NUM_REGIONS):
