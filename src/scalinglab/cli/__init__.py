@@ -66,12 +66,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            "interrupted: finished work is stored; re-run the command (with --resume for a sweep) to continue",
-            file=sys.stderr,
-        )
-        return 130
+        print(interrupt_advice(args), file=sys.stderr)
+        return 130  # the shell's convention for SIGINT (128 + 2), so that scripts can tell it from an error
     return int(result or 0)
+
+
+def interrupt_advice(args: argparse.Namespace) -> str:
+    """One line after Ctrl-C: what is kept and the command that continues (only a sweep needs --resume)."""
+    out = getattr(args, "out", None)
+    if args.command == "sweep" and out is not None and getattr(args, "spec", None) != "status":
+        return (f"interrupted: finished tasks are stored in {out}; continue with "
+                f"scalinglab sweep {args.spec} --out {out} --resume")
+    if args.command == "simulate" and out is not None:
+        return (f"interrupted: the committed samples are stored in {out}; re-run the same command to continue "
+                "(a campaign resumes from its store)")
+    if args.command == "run":
+        return ("interrupted: cached datasets and finished sweep tasks are kept; re-run the same command to continue "
+                "(it resumes)")
+    if args.command == "train" and out is not None:
+        return (f"interrupted: nothing of this run is kept; start it again (with --overwrite if {out} is not "
+                "empty)")
+    return "interrupted"
 
 
 if __name__ == "__main__":

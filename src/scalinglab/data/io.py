@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,15 @@ class _Source:
             self.keys = names
         elif suffix in _SUFFIXES_NPZ:
             self._h5 = None
+            if path.is_file() and not zipfile.is_zipfile(path):
+                # numpy would call any non-zip content "pickled data": say what is wrong instead
+                raise ValueError(f"{path} is not an .npz archive (no zip structure: truncated, or not written by "
+                                 "numpy.savez)")
             try:
                 self._npz = np.load(path, allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"{path} is not a readable .npz file ({exc})") from None
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                first = (str(exc).splitlines() or [""])[0][:80]
+                raise ValueError(f"{path} is not a readable .npz file ({type(exc).__name__}: {first})") from None
             self.keys = list(self._npz.files)
         else:
             raise ValueError(f"unsupported file type {path.suffix!r}: use .h5/.hdf5 or .npz")
@@ -76,7 +82,11 @@ class _Source:
         if self._h5 is not None:
             return self._h5[key]
         if key not in self._cache:  # npz members are decompressed whole; keep each one once
-            self._cache[key] = self._npz[key]
+            try:
+                self._cache[key] = self._npz[key]
+            except Exception as exc:  # noqa: BLE001 - damaged members fail in zlib, zipfile or numpy's header parser
+                raise ValueError(f"array {key!r} of {self.path} cannot be read (truncated or damaged file? "
+                                 f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:80]})") from None
         return self._cache[key]
 
     def shape(self, key: str) -> tuple[int, ...]:

@@ -20,6 +20,7 @@ with the default widths: 22.3 M parameters, 89 MB; on 2 x 50 x 50 with widths (5
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,10 +194,13 @@ def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> Network:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files that then fail anyway
+            warnings.simplefilter("ignore")
+            blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors all mean: not a readable checkpoint
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{path} is not a readable scalinglab checkpoint ({first[:120]})") from None
+        # torch's own message advises weights_only=False (arbitrary code execution): never pass it on
+        raise ValueError(f"{path} is not a readable scalinglab checkpoint (not a torch file written by scalinglab, "
+                         f"or truncated: {type(exc).__name__})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not a scalinglab network checkpoint (format {FORMAT!r} expected)")
     missing = [k for k in _REQUIRED if k not in blob]

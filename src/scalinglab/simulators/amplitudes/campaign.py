@@ -80,6 +80,7 @@ def simulate_amplitudes(
     cuts = cuts or Cuts()
     if not sqrt_s > proc.masses[2:].sum():
         raise ValueError(f"sqrt_s = {sqrt_s} GeV is below the threshold {proc.masses[2:].sum()} GeV of {proc.name}")
+    cuts.check_feasible(sqrt_s, proc.masses[2:])  # before the store exists: an impossible cut writes nothing
     if method == "closed" and proc.closed_form is None:
         raise ValueError(f"no closed form for '{proc.name}': use method 'bg' or 'auto'")
     n = len(proc.particles)

@@ -162,6 +162,33 @@ class Cuts:
     def active(self) -> bool:
         return any(v > 0 for v in asdict(self).values())
 
+    def check_feasible(self, sqrt_s: float, final_masses, cut_mask=None) -> None:
+        """Raise a one-line ValueError when no event can pass the pT or invariant-mass cut (kinematic bound).
+
+        Necessary conditions, for the k particles S the cuts act on and M the summed masses of the others:
+        sum_S pT_i <= sum_S E_i <= sqrt_s - M, so k * min_pt < sqrt_s - M; and, since
+        sum_{i<j in S} 2 p_i.p_j <= m_S^2 <= (sqrt_s - M)^2, k (k - 1) / 2 * min_invariant < (sqrt_s - M)^2.
+        Without this check an impossible cut is reported only after max_tries batches (minutes).
+
+        Args:
+            sqrt_s: centre-of-mass energy (GeV).
+            final_masses: [n] final-state masses (GeV).
+            cut_mask: [n] which final-state particles the cuts act on (default: the massless ones).
+        """
+        masses = np.asarray(final_masses, dtype=np.float64)
+        mask = (masses == 0) if cut_mask is None else np.asarray(cut_mask, dtype=bool)
+        k = int(mask.sum())
+        budget = float(sqrt_s) - float(masses[~mask].sum())  # energy left for the cut particles (GeV)
+        if self.min_pt > 0 and k >= 1 and k * self.min_pt >= budget:
+            raise ValueError(
+                f"cut min_pt = {self.min_pt:g} GeV can never be met at sqrt_s = {sqrt_s:g} GeV: the {k} cut "
+                f"particle(s) share at most {budget:.6g} GeV of transverse momentum, less than {k} x {self.min_pt:g}")
+        pairs = k * (k - 1) // 2
+        if self.min_invariant > 0 and pairs and pairs * self.min_invariant >= budget**2:
+            raise ValueError(
+                f"cut min_invariant = {self.min_invariant:g} GeV^2 can never be met at sqrt_s = {sqrt_s:g} GeV: "
+                f"the {pairs} pair invariants of the {k} cut particles sum to at most {budget**2:.6g} GeV^2")
+
     def passes(self, final: np.ndarray, massless: np.ndarray) -> np.ndarray:
         """Boolean mask [B] of events passing all cuts.
 
@@ -242,6 +269,7 @@ def generate_events(
     masses = np.asarray(final_masses, dtype=np.float64)
     cuts = cuts or Cuts()
     mask = (masses == 0) if cut_mask is None else np.asarray(cut_mask, dtype=bool)
+    cuts.check_feasible(sqrt_s, masses, mask)
     kept_p, kept_w = [], []
     generated, accepted, passed = 0, 0, 0
     for _ in range(max_tries):
