@@ -187,8 +187,8 @@ def test_repair_resimulates_damaged_ranges_in_place(store_path, monkeypatch, cap
 
     calls = []
 
-    def resimulate(metadata, indices):
-        assert metadata["config"] == {"k": 1}
+    def resimulate(store, indices):
+        assert store.metadata["config"] == {"k": 1}
         calls.append((int(indices[0]), int(indices[-1])))
         bx, by, baux = _batch(indices)
         return {"inputs": bx, "targets": by, "aux": baux}

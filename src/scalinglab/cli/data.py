@@ -93,6 +93,11 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.6g}"
 
 
+def _short(state: dict) -> dict:
+    """The resume state with long lists (a campaign's chunk records) shown as their length (``--json``: all)."""
+    return {k: f"[{len(v)} entries]" if isinstance(v, list) and len(v) > 8 else v for k, v in state.items()}
+
+
 def _info(args) -> int:
     from scalinglab.data.store import DatasetStore
 
@@ -119,7 +124,7 @@ def _info(args) -> int:
         f"created        {summary['created_at']}",
         f"version        scalinglab {summary['scalinglab_version']}",
         f"config         {json.dumps(summary['config'], sort_keys=True)}",
-        f"state          {json.dumps(summary['state'], sort_keys=True)}",
+        f"state          {json.dumps(_short(summary['state']), sort_keys=True)}",
     ]
     if summary["metadata"]:
         lines.append(f"metadata       {json.dumps(summary['metadata'], sort_keys=True)}")
@@ -186,9 +191,17 @@ def _verify(args) -> int:
     return 0 if report.ok else 1
 
 
+#: Producer modules that register a re-simulator (``scalinglab.data.integrity.register_resimulator``) on import.
+RESIMULATOR_MODULES = ("scalinglab.simulators.moire.resimulate",)
+
+
 def _repair(args) -> int:
+    import importlib
+
     from scalinglab.data.integrity import repair_store
 
+    for name in RESIMULATOR_MODULES:
+        importlib.import_module(name)
     report = repair_store(args.path, log=print)
     _print_report(report)
     return 0 if report.ok else 1

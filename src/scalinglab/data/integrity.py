@@ -8,13 +8,19 @@ returns every problem found rather than stopping at the first.
 store. A producer opts in by registering a *re-simulator* under its ``metadata["producer"]`` name::
 
     @register_resimulator("my_campaign")
-    def resimulate(metadata: dict, indices: np.ndarray) -> dict:
-        # the samples at these store indices, exactly as the campaign made them the first time
+    def resimulate(store: DatasetStore, indices: np.ndarray) -> dict:
+        # the samples at these store indices (one damaged range, contiguous), exactly as the campaign made
+        # them the first time, from store.metadata["config"] and the per-sample records in store.state;
+        # the store is open for the repair: read its intact samples (to cross-check), never write
         return {"inputs": x, "targets": y, "aux": {"phase": p}}
 
 The re-simulator must reproduce the original samples from the stored configuration and per-sample records
 (seeds, parameter draws): repair writes them in place, so a non-deterministic producer would silently change
-the dataset. ``repair_store`` therefore refuses a producer without a registered re-simulator, naming it.
+the dataset. It raises ValueError (one line) when it cannot (records missing, a cross-check against intact
+samples fails); ``repair_store`` refuses a producer without a registered re-simulator, naming it.
+
+Registration happens on the producer's side (``data`` never imports a simulator): ``scalinglab data repair``
+imports the producer modules that register one before repairing.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ __all__ = [
     "verify_store",
 ]
 
-Resimulator = Callable[[dict, np.ndarray], dict]
+Resimulator = Callable[[DatasetStore, np.ndarray], dict]
 _RESIMULATORS: dict[str, Resimulator] = {}
 
 
@@ -119,7 +125,7 @@ def verify_store(path: str | os.PathLike) -> StoreReport:
 
 
 def register_resimulator(producer: str) -> Callable[[Resimulator], Resimulator]:
-    """Decorator: register ``fn(metadata, indices) -> {"inputs", "targets", "aux"}`` for ``producer``."""
+    """Decorator: register ``fn(store, indices) -> {"inputs", "targets", "aux"}`` for ``producer``."""
 
     def decorate(fn: Resimulator) -> Resimulator:
         _RESIMULATORS[producer] = fn
@@ -155,6 +161,6 @@ def repair_store(path: str | os.PathLike, *, log: Callable[[str], None] = lambda
             )
         for start, stop in before.damaged_ranges():
             log(f"re-simulating samples {start}..{stop - 1} of {path} ({producer})")
-            batch = fn(store.metadata, np.arange(start, stop))
+            batch = fn(store, np.arange(start, stop))
             store.rewrite(start, batch["inputs"], batch["targets"], aux=batch.get("aux"))
     return verify_store(path)

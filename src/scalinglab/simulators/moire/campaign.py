@@ -15,6 +15,12 @@ FM store already holds are skipped, so no sample is duplicated or lost.
 
 Non-converged samples (winner's max torque >= tol) are stored with ``aux/converged = False``, never silently.
 
+Chunk records (for ``scalinglab data repair``, ``resimulate.py``): a sample's last bits depend on the draws relaxed
+with it, so each store's commit state also lists, per append, ``[first_sample, num_samples, draw_start, draw_stop,
+lo, hi, device, threads]``: its samples are the rows of ``simulate_chunk(config, draw_start, draw_stop)`` with
+``lo <= draw < hi`` that the store keeps (non-FM rows, all rows with ``include_fm``, FM rows in the FM store).
+Stores written before these records read and resume as before, but cannot be repaired.
+
 Profiles (stored in the dataset metadata; the ground-state search and its per-sample resolution are described in
 ``ground_state.py``):
 
@@ -355,12 +361,16 @@ def _metadata(config: CampaignConfig, kind: str) -> dict:
     }
 
 
+#: Samples per chunk of a new main store (64 images of 2 x 100 x 100 float32 = 5 MB).
+MAIN_CHUNK_SIZE = 64
+
+
 def _open_stores(out: Path, config: CampaignConfig):
     from scalinglab.data.store import DatasetStore
 
     main = DatasetStore.open_or_create(
         out, input_shape=config.image_shape, target_names=TARGET_NAMES, target_units=TARGET_UNITS,
-        aux_specs=AUX_SPECS, metadata=_metadata(config, "main"), chunk_size=64)
+        aux_specs=AUX_SPECS, metadata=_metadata(config, "main"), chunk_size=MAIN_CHUNK_SIZE)
     try:
         fm = DatasetStore.open_or_create(
             fm_store_path(out), input_shape=(2,), target_names=TARGET_NAMES, target_units=TARGET_UNITS,
@@ -371,8 +381,21 @@ def _open_stores(out: Path, config: CampaignConfig):
     return main, fm
 
 
-def _write_chunk(main, fm, res: dict, need: int, include_fm: bool) -> tuple[int, int, int]:
-    """Append one chunk's results; returns (stored, fm_count, draws_done)."""
+def _chunk_state(store, first: int, rows: np.ndarray, draws: np.ndarray, lo: int, hi: int, origin: tuple,
+                 draws_done: int) -> dict:
+    """The store's next commit state: ``draws_done`` and its chunk records plus this append's (module docstring)."""
+    state = {"draws_done": draws_done, "chunks": list(store.state.get("chunks", []))}
+    if len(rows):
+        state["chunks"].append([first, len(rows), int(draws[0]), int(draws[-1] + 1), lo, hi, *origin])
+    return state
+
+
+def _write_chunk(main, fm, res: dict, need: int, include_fm: bool,
+                 origin: tuple[str, int] = ("cpu", 1)) -> tuple[int, int, int]:
+    """Append one chunk's results; returns (stored, fm_count, draws_done).
+
+    ``origin``: (device, torch threads) the chunk was simulated with, kept in the chunk records.
+    """
     draws = res["draw"]
     is_fm = res["phase"] == FM
     keep = np.ones(len(draws), dtype=bool) if include_fm else ~is_fm
@@ -384,9 +407,11 @@ def _write_chunk(main, fm, res: dict, need: int, include_fm: bool) -> tuple[int,
     fm_rows = np.nonzero(is_fm & (draws < draws_done) & (draws >= fm_done))[0]
     if len(fm_rows) or draws_done > fm_done:
         fm.append(np.stack([res["m_top"][fm_rows], res["m_bottom"][fm_rows]], 1), res["targets"][fm_rows],
-                  aux={k: res[k][fm_rows] for k in aux_keys}, state={"draws_done": max(draws_done, fm_done)})
+                  aux={k: res[k][fm_rows] for k in aux_keys},
+                  state=_chunk_state(fm, fm.num_samples, fm_rows, draws, fm_done, draws_done, origin,
+                                     max(draws_done, fm_done)))
     main.append(res["images"][rows], res["targets"][rows], aux={k: res[k][rows] for k in aux_keys},
-                state={"draws_done": draws_done})
+                state=_chunk_state(main, main.num_samples, rows, draws, int(draws[0]), draws_done, origin, draws_done))
     return len(rows), int(np.count_nonzero(is_fm & (draws < draws_done))), draws_done
 
 
@@ -436,8 +461,10 @@ def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick
         with progress_bar(num_samples, f"cri3 {config.profile}", quiet=quiet, completed=have) as bar:
             if executor == "ray":
                 chunks = _chunk_results_ray(config, start_draw)
+                origin = ("cuda" if str(config.device).startswith("cuda") else "cpu", 1)  # as _chunk_results_ray
                 for res in chunks:
-                    stored, _, _ = _write_chunk(main, fm, res, num_samples - main.num_samples, config.include_fm)
+                    stored, _, _ = _write_chunk(main, fm, res, num_samples - main.num_samples, config.include_fm,
+                                                origin)
                     bar.advance(stored)
                     if main.num_samples >= num_samples:
                         chunks.close()
@@ -453,7 +480,8 @@ def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick
                         size = min(size, len(config.params) - k)
                     res = simulate_chunk(config, k, k + size)
                     k += size
-                    stored, _, _ = _write_chunk(main, fm, res, need, config.include_fm)
+                    stored, _, _ = _write_chunk(main, fm, res, need, config.include_fm,
+                                                (str(config.device), torch.get_num_threads()))
                     bar.advance(stored)
     finally:
         torch.set_num_threads(prev_threads)
