@@ -4,6 +4,10 @@ Without a terminal (nohup, Slurm, a pipe) a live bar prints nothing until the en
 thread writes one line every ``SCALINGLAB_PROGRESS_INTERVAL`` seconds (default 60) and one at the end::
 
     2026-05-04 12:00:00 sweep fcn: 12/40 realizations (30.0%), 0.41/min, eta 1h08m, last: fcn 16 N_D=512 J
+
+A caller that knows what is running inside a unit of work (the sweep: the task and its epochs) tells the bar
+with ``set_running(text)``: a terminal bar shows it to the right of the ETA, the plain lines append
+``running: <text>``. ``bar.live`` is False for the silent bar (nothing to tell).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class _LogBar:
         self._total, self._title, self._unit = total, description, unit
         self._start_done = self._done = completed
         self._last = ""
+        self._running = ""
         self._t0 = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -63,13 +68,13 @@ class _LogBar:
 
     def write_line(self) -> None:
         with self._lock:
-            done, total, last = self._done, self._total, self._last
+            done, total, last, running = self._done, self._total, self._last, self._running
         elapsed = time.monotonic() - self._t0
         pct = f" ({100 * done / total:.1f}%)" if total else ""
         rate = (done - self._start_done) / elapsed * 60 if elapsed > 0 else 0.0
         eta = _duration((total - done) / rate * 60) if rate > 0 else "unknown"
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        tail = f", last: {last}" if last else ""
+        tail = (f", last: {last}" if last else "") + (f", running: {running}" if running else "")
         line = (f"{stamp} {self._title}: {done:g}/{total:g} {self._unit}{pct}, {rate:.3g}/min, "
                 f"elapsed {_duration(elapsed)}, eta {eta}{tail}")  # fmt: skip
         print(line, file=sys.stderr, flush=True)
@@ -85,6 +90,12 @@ class _LogBar:
     def set_completed(self, n: float) -> None:
         with self._lock:
             self._done = n
+
+    live = True
+
+    def set_running(self, text: str) -> None:
+        with self._lock:
+            self._running = text
 
 
 def _enabled(quiet: bool) -> bool:
@@ -111,6 +122,15 @@ class _Bar:
     def set_completed(self, n: float) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=n)
+
+    @property
+    def live(self) -> bool:
+        return self._progress is not None
+
+    def set_running(self, text: str) -> None:
+        """What runs inside the current unit (shown right of the ETA), e.g. a task and its epochs."""
+        if self._progress is not None:
+            self._progress.update(self._task, running=f"running: {text}" if text else "")
 
 
 @contextmanager
@@ -143,7 +163,8 @@ def progress_bar(total: float, description: str, *, quiet: bool = False, complet
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[running]}"),
     )
     with Progress(*columns, console=console, transient=False) as prog:
-        task = prog.add_task(description, total=total, completed=completed)
+        task = prog.add_task(description, total=total, completed=completed, running="")
         yield _Bar(prog, task)

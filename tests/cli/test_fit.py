@@ -100,3 +100,36 @@ def test_fit_reads_parquet_like_csv(ladder, tmp_path, capsys):
         fits[src.suffix] = next(r for r in doc["fits"] if r["law"] == "joint")
     assert fits[".parquet"]["exponent"] == pytest.approx(fits[".csv"]["exponent"], rel=1e-9)
     assert fits[".parquet"]["exponent_model"] == pytest.approx(fits[".csv"]["exponent_model"], rel=1e-9)
+
+
+def test_status_column_leaves_flagged_runs_out_with_a_count(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    path = tmp_path / "curve.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["n", "mse", "seed", "status"])
+        for n in (256, 512, 1024, 2048, 4096):
+            for seed in range(4):
+                status, loss = "ok", f"{5.0 * n ** -1.0 * np.exp(0.2 * rng.standard_normal()):.6g}"
+                if (n, seed) == (512, 0):
+                    status, loss = "diverged", "nan"  # a diverged run's loss need not be a number
+                if (n, seed) == (1024, 1):
+                    status, loss = "not_better_than_mean", "1.4"
+                w.writerow([n, loss, seed, status])
+    out = tmp_path / "rep"
+    assert main(["fit", str(path), "--loss", "mse", "--x", "n", "--runs", "seed", "--out", str(out),
+                 "--bootstrap", "100", "--quiet"]) == 0
+    page = (out / "index.html").read_text()
+    assert "2 of 20 realizations excluded from the fits by their status: 1 diverged" in page
+    points = list(csv.DictReader(open(out / "points.csv", newline="")))
+    assert {int(p["num_train"]): int(p["realizations"]) for p in points} == {256: 4, 512: 3, 1024: 3, 2048: 4,
+                                                                            4096: 4}
+    assert main(["fit", str(path), "--loss", "mse", "--x", "n", "--runs", "seed", "--out", str(tmp_path / "all"),
+                 "--bootstrap", "100", "--quiet", "--include-flagged"]) == 0
+    points = list(csv.DictReader(open(tmp_path / "all" / "points.csv", newline="")))
+    assert {int(p["num_train"]): int(p["realizations"]) for p in points}[1024] == 4
+    bad = tmp_path / "bad.csv"
+    bad.write_text("n,mse,status\n256,0.1,fine\n512,0.05,ok\n1024,0.02,ok\n2048,0.01,ok\n")
+    capsys.readouterr()
+    assert main(["fit", str(bad), "--loss", "mse", "--x", "n", "--out", str(tmp_path / "b")]) == 2
+    assert "row 1: column 'status' is 'fine'" in capsys.readouterr().err

@@ -170,3 +170,51 @@ def test_non_tty_progress_lines(tiny_sweep, tmp_path, monkeypatch, capsys):
     assert len(lines) >= 2  # periodic lines while tasks train, and the final one
     last = lines[-1]
     assert "9/36 realizations (25.0%)" in last and "/min" in last and "eta" in last and "last: fcn_l2" in last
+
+
+def test_in_task_progress_names_the_running_task_and_its_epochs(tiny_sweep, tmp_path, monkeypatch):
+    """The local executor relays every epoch of the running ensemble to the sweep bar (no terminal needed)."""
+    import contextlib
+
+    import scalinglab.sweeps.runner as runner
+
+    spec, _ = tiny_sweep
+    running: list[str] = []
+
+    class Recorder:
+        live = True
+
+        def advance(self, n=1):
+            pass
+
+        def set_description(self, text):
+            pass
+
+        def set_completed(self, n):
+            pass
+
+        def set_running(self, text):
+            running.append(text)
+
+    @contextlib.contextmanager
+    def fake_bar(*args, **kwargs):
+        yield Recorder()
+
+    monkeypatch.setattr(runner, "progress_bar", fake_bar)
+    run_sweep(spec, tmp_path / "res", max_tasks=2)
+    epochs = [t for t in running if t]
+    assert len(epochs) >= 2 * 4 - 2  # 4 epochs per task (fewer where early stopping ends the ensemble)
+    assert epochs[0].startswith("fcn_l2 ") and "N_D=" in epochs[0] and ": epoch 1/4, " in epochs[0]
+    assert epochs[0].endswith("3/3 training")
+    assert running[-1] == ""  # cleared when the task finished
+
+
+def test_non_tty_lines_name_the_running_task(tiny_sweep, tmp_path, monkeypatch, capsys):
+    from scalinglab.progress import progress_bar
+
+    monkeypatch.setenv("SCALINGLAB_PROGRESS_INTERVAL", "3600")
+    monkeypatch.delenv("SCALINGLAB_QUIET", raising=False)
+    with progress_bar(10, "sweep x", unit="realizations") as bar:
+        bar.set_running("fcn 8 N_D=64 J: epoch 3/4, 2/3 training")
+        bar.write_line()
+    assert "running: fcn 8 N_D=64 J: epoch 3/4, 2/3 training" in capsys.readouterr().err

@@ -138,3 +138,15 @@ def test_more_bad_inputs_are_one_line(store, tmp_path, extra, message, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "o").exists()
+
+
+def test_train_flags_diverged_realizations_and_takes_the_relative_stopping_rule(store, tmp_path, capsys):
+    assert _train(store, tmp_path / "blown", "--lr", "1e6", "--patience", "0", "--realizations", "2") == 0
+    out = capsys.readouterr().out
+    records = json.loads((tmp_path / "blown" / "metrics.json").read_text())["records"]
+    # lr 1e6 either blows the loss up (diverged) or saturates the network into a constant (no skill)
+    assert {r["status"] for r in records} <= {"diverged", "not_better_than_mean"}
+    assert "WARNING: 2 of 2 realizations flagged" in out
+    assert _train(store, tmp_path / "rel", "--min-rel-improvement", "0.05", "--patience", "2") == 0
+    cfg = json.loads((tmp_path / "rel" / "config.json").read_text())["spec"]["train"]
+    assert cfg["min_rel_improvement"] == 0.05 and cfg["patience"] == 2

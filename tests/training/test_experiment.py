@@ -125,3 +125,25 @@ def test_nan_in_inputs_is_reported(tmp_path):
     store = DatasetStore.open(data)
     DatasetStore._write_commit_file(tmp_path / "ds", store.num_samples, store.state, None)
     _one_line_error(ValueError, _spec(data, num_train=310, test_size=10), "NaN or inf.*index 7")
+
+
+def test_records_carry_status_stop_reason_and_the_mean_predictor_baseline(tmp_path):
+    data = _feature_store(tmp_path / "ds")
+    ok = run_experiment(_spec(data, train=FAST.replace(epochs=60, patience=3)), progress=False)
+    for rec in ok:
+        assert rec["status"] == "ok" and rec["stop_reason"] == "early_stopping" and rec["max_epochs"] == 60
+        # standardized units: predicting the training mean costs about the target's variance, 1
+        assert 0.7 < rec["mean_predictor_mse"] < 1.5 and rec["test_normalized"]["mse"] < 0.2
+    capped = run_experiment(_spec(data, train=FAST.replace(epochs=3, patience=50)), progress=False)
+    assert {r["status"] for r in capped} == {"at_epoch_cap"} and {r["stop_reason"] for r in capped} == {"epoch_cap"}
+    blown = run_experiment(_spec(data, train=FAST.replace(lr=1e6, patience=None)), progress=False)
+    assert {r["status"] for r in blown} == {"diverged"}
+    json.dumps(blown)
+
+
+def test_epoch_progress_reaches_run_experiment_callers(tmp_path):
+    data = _feature_store(tmp_path / "ds")
+    seen = []
+    run_experiment(_spec(data, train=FAST.replace(epochs=4, patience=None)), progress=False,
+                   epoch_progress=seen.append)
+    assert [p.epoch for p in seen] == [1, 2, 3, 4] and seen[-1].members == 3

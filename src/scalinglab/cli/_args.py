@@ -28,8 +28,19 @@ def int_list_type(what: str, example: str) -> Callable[[str], list[int]]:
     return convert
 
 
+def add_status_options(parser: argparse.ArgumentParser) -> None:
+    """Which flagged realizations enter the fits (``scalinglab.record_status``): report, fit and plan."""
+    parser.add_argument("--include-flagged", action="store_true",
+                        help="fit realizations flagged diverged or not_better_than_mean too (left out by default)")
+    parser.add_argument("--exclude-at-cap", action="store_true",
+                        help="leave realizations flagged at_epoch_cap out of the fits (kept, with a warning, by "
+                        "default)")
+
+
 def add_fit_options(parser: argparse.ArgumentParser) -> None:
-    """The fit options ``report`` and ``fit`` share: ``--exclude``, ``--huber-delta``, ``--compute``."""
+    """The fit options ``report`` and ``fit`` share: ``--exclude``, ``--huber-delta``, ``--compute`` and the
+    status options (``add_status_options``)."""
+    add_status_options(parser)
     parser.add_argument("--exclude", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="leave the matching points out of every fit (repeatable), e.g. N_D=8192 or "
                         "model='vit width=64',N_D=8192; keys: model, family, target, N_D, N_M, size, compute, source")

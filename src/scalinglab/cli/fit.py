@@ -38,6 +38,10 @@ def register(subparsers) -> None:
                    help="column(s) naming separate curves (architecture, dataset, ...)")
     p.add_argument("--runs", default=None, metavar="COL", help="run-id column (a repeated id at a point is an error)")
     p.add_argument("--weight", default=None, metavar="COL", help="column of point weights (>= 0)")
+    p.add_argument("--status", default=None, metavar="COL",
+                   help="column of run status flags (ok, diverged, at_epoch_cap, not_better_than_mean; default: the "
+                   "column 'status' when the table has one): diverged and not_better_than_mean runs are left out "
+                   "of the fits unless --include-flagged")
     p.add_argument("--out", required=True, help="report directory")
     add_fit_options(p)
     p.add_argument("--flops-per-param-sample", type=float, default=6.0,
@@ -64,12 +68,13 @@ def fit_table(args) -> Path:
     table = Path(args.table)
     results = measurement_results(read_table(table), loss=args.loss, x=args.x, x2=args.x2, groups=tuple(args.group),
                                   runs=args.runs, weight=args.weight, axis=args.axis, name=table.stem,
-                                  root=table.parent)
+                                  root=table.parent, status=args.status)
     options = ReportOptions(num_bootstrap=args.bootstrap, num_saturating_bootstrap=max(args.bootstrap // 2, 10),
                             num_choice_bootstrap=max(args.bootstrap // 2, 10), confidence=args.confidence,
                             seed=args.seed, exclude=parse_exclusions(args.exclude), huber_delta=args.huber_delta,
                             compute_budget=args.compute,
-                            flop_model=FlopModel(coefficient=args.flops_per_param_sample))
+                            flop_model=FlopModel(coefficient=args.flops_per_param_sample),
+                            include_flagged=args.include_flagged, exclude_at_cap=args.exclude_at_cap)
     return build_report(results, args.out, options=options, quiet=args.quiet or args.json)
 
 

@@ -17,7 +17,9 @@ def register(subparsers) -> None:
         "report", help="write the scaling-study report (figures, fit tables, index.html) of a sweep",
         description="Aggregate the realizations of every design point, fit power laws (and saturating laws on a "
         "compute axis) with bootstrap intervals, draw paper 1's Figs. 1 and 3-7 as the sweep allows, and write "
-        "fits.csv, fits.json, points.csv and a self-contained index.html. Reads records only; never trains.",
+        "fits.csv, fits.json, points.csv, records.csv (one row per realization) and a self-contained index.html. "
+        "Realizations flagged diverged or not better than the mean are left out of the fits (counted on the page). "
+        "Reads records only; never trains.",
     )
     p.add_argument("results", nargs="+",
                    help="sweep results directory (written by `scalinglab sweep`); several directories are drawn "
@@ -80,7 +82,8 @@ def _run(args) -> int:
     out = Path(args.out) if args.out else Path(args.results[0]) / "report"
     options = ReportOptions(num_bootstrap=args.bootstrap, confidence=args.confidence, fit_range=args.fit_range,
                             seed=args.seed, exclude=parse_exclusions(args.exclude), data_x=args.data_x,
-                            huber_delta=args.huber_delta, compute_budget=args.compute)
+                            huber_delta=args.huber_delta, compute_budget=args.compute,
+                            include_flagged=args.include_flagged, exclude_at_cap=args.exclude_at_cap)
     index = build_report(args.results, out, options=options, quiet=args.quiet)
     print_exponents(index.parent / "fits.json")
     print(f"report: {index}")

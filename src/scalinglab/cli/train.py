@@ -69,16 +69,18 @@ def _print_table(records: list[dict[str, Any]], summary: dict[str, dict[str, flo
     table.add_column("mse (std.)", justify="right")
     table.add_column("best epoch", justify="right")
     table.add_column("epochs", justify="right")
+    table.add_column("status")
     for r in records:
         table.add_row(str(r["realization"]), *(_fmt(r["test"][m]) for m in _METRIC_COLUMNS),
-                      _fmt(r["test_normalized"]["mse"]), str(r["best_epoch"]), str(r["epochs_run"]))
+                      _fmt(r["test_normalized"]["mse"]), str(r["best_epoch"]), str(r["epochs_run"]),
+                      str(r.get("status", "")))
     norm = summary_rows(records, "test_normalized")
     labels = {"mean": "arith. mean", "geometric_mean": "geom. mean", "median": "median"}
     for key, label in labels.items():
-        table.add_row(label, *(_fmt(summary[key][m]) for m in _METRIC_COLUMNS), _fmt(norm[key]["mse"]), "", "",
+        table.add_row(label, *(_fmt(summary[key][m]) for m in _METRIC_COLUMNS), _fmt(norm[key]["mse"]), "", "", "",
                       style="bold")
     console = Console()
-    console.width = max(console.width, 110)  # keep rows on one line when output is not a terminal
+    console.width = max(console.width, 120)  # keep rows on one line when output is not a terminal
     console.print(table)
 
 
@@ -111,7 +113,7 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError(f"--save: unknown kind(s) {', '.join(bad)} (choose from models, predictions, none)")
     train_cfg = parse_assignments(args.train_set, "--train-set")
     for key, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
-                       ("patience", args.patience)):
+                       ("patience", args.patience), ("min_rel_improvement", args.min_rel_improvement)):
         if value is not None:
             train_cfg[key] = value
     if args.patience is not None and args.patience <= 0:
@@ -157,6 +159,14 @@ def handler(args: argparse.Namespace) -> int:
         files = sorted({f for r in records for f in r.get("artifacts", {}).values()})
         size = sum((out / f).stat().st_size for f in files) / 1e6
         kept = f"; kept {', '.join(save)} ({len(files)} files, {size:.1f} MB)"
+    flagged = [r for r in records if r.get("status") not in ("ok", None)]
+    if flagged:
+        counts: dict[str, int] = {}
+        for r in flagged:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        what = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        print(f"WARNING: {len(flagged)} of {len(records)} realizations flagged ({what}): see 'status' in "
+              "metrics.json; diverged and not_better_than_mean ones are left out of scaling fits")
     print(f"wrote {out / 'metrics.json'} and {out / 'config.json'}{kept}")
     return 0
 
@@ -196,6 +206,10 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, help="initial learning rate (default 1e-3)")
     p.add_argument("--batch-size", type=int, help="minibatch size (default 256)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs, 0 = off (default 100)")
+    p.add_argument("--min-rel-improvement", type=float, metavar="D",
+                   help="relative-improvement stopping: an epoch counts as an improvement only when its validation "
+                        "loss is below (1 - D) x that of the last epoch that counted; stop after --patience epochs "
+                        "without one (default off)")
     p.add_argument("--train-set", action="append", metavar="KEY=VALUE",
                    help="any other training configuration entry (e.g. optimizer=adamw, schedule=cosine, "
                         "loss=gaussian_nll, grad_clip=1.0), repeatable")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from scalinglab.record_status import UNKNOWN, excluded_statuses, record_status
 from scalinglab.report.loader import SweepResults
 from scalinglab.seeding import derive_seed
 from scalinglab.stats import FLOAT32_LOSS_RESOLUTION
@@ -42,7 +43,7 @@ from scalinglab.stats.saturating import SaturatingFit, fit_saturating
 from scalinglab.stats.saturating import _bounds as saturating_bounds
 
 __all__ = ["FLOAT32_LOSS_RESOLUTION", "Analysis", "CurveFit", "Point", "ReportOptions", "TrendFit", "analyze",
-           "fit_rows", "group_points", "loss_of", "point_rows", "value_sort_key"]
+           "fit_rows", "group_points", "loss_of", "point_rows", "record_rows", "value_sort_key"]
 
 #: Reference sizes of the exponent trends (paper 1 Figs. 5 and 7).
 N0_MODEL = 1e6
@@ -108,6 +109,15 @@ class ReportOptions:
     # compute budget (FLOPs) for the compute-optimal allocation of every joint fit (None: no allocation)
     compute_budget: float | None = None
     flop_model: FlopModel = field(default_factory=FlopModel)
+    # realizations flagged diverged / not_better_than_mean enter the fits too (scalinglab.record_status)
+    include_flagged: bool = False
+    # realizations flagged at_epoch_cap are left out of the fits (by default they are kept, with a warning)
+    exclude_at_cap: bool = False
+
+    @property
+    def excluded_statuses(self) -> frozenset[str]:
+        """Record statuses left out of the fits under these options."""
+        return excluded_statuses(include_flagged=self.include_flagged, exclude_at_cap=self.exclude_at_cap)
 
     def __post_init__(self) -> None:
         if self.huber_delta is not None and not (math.isfinite(self.huber_delta) and self.huber_delta > 0):
@@ -138,10 +148,16 @@ class Point:
         flops: median training FLOPs of the realizations (None when not recorded).
         wall_time_s: summed training wall time of the realizations (s).
         num_excluded: realizations left out because their loss was NaN, infinite or <= 0 (diverged).
-        num_at_epoch_cap: realizations that trained for the full epoch budget (early stopping never fired:
-            they may still be improving, so their loss overstates what the model can reach).
-        num_no_skill: realizations no better than predicting the training mean (standardized MSE >= 1 or
+        num_at_epoch_cap: realizations in the fits that trained for the full epoch budget (early stopping
+            never fired: they may still be improving, so their loss overstates what the model can reach);
+            from the record's status, or for records without one from epochs_run and the budget.
+        num_no_skill: realizations in the fits no better than predicting the training mean (status
+            not_better_than_mean when included, or for records without a status standardized MSE >= 1 or
             R^2 <= 0).
+        num_flagged: ``{status: count}`` of realizations left out of the fits by their status
+            (``scalinglab.record_status``; diverged and not_better_than_mean by default).
+        num_records: realizations recorded at this point (before any exclusion).
+        num_unknown_status: records without a status (written before status flags; kept in the fits).
         excluded: the user left this point out of the fits (``--exclude``).
         source: the results directory the point came from (several directories in one report).
         weight: the point's weight in the fits (mean of its records' ``weight``, default 1).
@@ -170,6 +186,9 @@ class Point:
     excluded: bool = False
     source: str = ""
     weight: float = 1.0
+    num_flagged: dict[str, int] = field(default_factory=dict)
+    num_records: int = 0
+    num_unknown_status: int = 0
 
 
 @dataclass
@@ -323,23 +342,41 @@ def _epoch_cap(record: dict[str, Any], resolved: dict[str, Any]) -> int | None:
     return int(epochs) if epochs is not None else None
 
 
+def _at_epoch_cap(record: dict[str, Any], resolved: dict[str, Any]) -> bool:
+    """The record's status says at_epoch_cap; a record without a status: it ran its whole epoch budget."""
+    status = record_status(record)
+    if status != UNKNOWN:
+        return status == "at_epoch_cap"
+    cap = _epoch_cap(record, resolved)
+    return cap is not None and record.get("epochs_run") is not None and int(record["epochs_run"]) >= cap
+
+
 def _no_skill(record: dict[str, Any]) -> bool:
-    """No better than the mean predictor: standardized test MSE >= 1 or R^2 <= 0 (when recorded)."""
+    """No better than the mean predictor: the status says so; for records without a status, standardized
+    test MSE >= 1 or R^2 <= 0 (when recorded)."""
+    status = record_status(record)
+    if status != UNKNOWN:
+        return status == "not_better_than_mean"
     normed = record.get("test_normalized") or {}
     mse, r2 = normed.get("mse"), normed.get("r2")
     return bool((mse is not None and float(mse) >= 1.0) or (r2 is not None and float(r2) <= 0.0))
 
 
-def group_points(results: SweepResults, exclusions: tuple[dict[str, str], ...] = ()) -> list[Point]:
+def group_points(results: SweepResults, exclusions: tuple[dict[str, str], ...] = (),
+                 excluded_status: frozenset[str] | None = None) -> list[Point]:
     """Group records into design points (family, model size, target, N_D, compute value).
 
     Args:
         results: the loaded records.
         exclusions: parsed ``--exclude`` clauses; matching points get ``excluded = True``.
+        excluded_status: record statuses left out of the points (default: diverged and not_better_than_mean,
+            ``scalinglab.record_status``); records without a status are always kept.
 
     Returns:
         Points sorted by family, model size, target, compute value and N_D.
     """
+    if excluded_status is None:
+        excluded_status = excluded_statuses()
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for rec in results.records:
         key = (str(rec["family"]), str(rec.get("size_value")), str(rec["target"]), int(rec["num_train"]),
@@ -351,15 +388,21 @@ def group_points(results: SweepResults, exclusions: tuple[dict[str, str], ...] =
         # the same realization may appear twice only if a results directory was merged by hand
         seen: set[int] = set()
         recs = [r for r in recs if not (int(r["realization"]) in seen or seen.add(int(r["realization"])))]
-        all_losses = np.array([loss_of(r, results.loss_key) for r in recs])
+        num_records = len(recs)
+        statuses = [record_status(r) for r in recs]
+        flagged: dict[str, int] = {}
+        for st in statuses:
+            if st in excluded_status:
+                flagged[st] = flagged.get(st, 0) + 1
+        num_unknown = statuses.count(UNKNOWN)
+        recs = [r for r, st in zip(recs, statuses, strict=True) if st not in excluded_status]
+        all_losses = np.array([loss_of(r, results.loss_key) for r in recs], dtype=np.float64)
         # A diverged realization (NaN, inf or a zero loss) has no logarithm: it is left out of the point
         # and counted, so the report says how many were excluded instead of failing the whole curve.
         valid = np.isfinite(all_losses) & (all_losses > 0)
         recs_ok = [r for r, ok in zip(recs, valid, strict=True) if ok]
         losses = all_losses[valid]
-        caps = [_epoch_cap(r, results.resolved_spec) for r in recs_ok]
-        at_cap = sum(1 for r, cap in zip(recs_ok, caps, strict=True)
-                     if cap is not None and r.get("epochs_run") is not None and int(r["epochs_run"]) >= cap)
+        at_cap = sum(1 for r in recs_ok if _at_epoch_cap(r, results.resolved_spec))
         no_skill = sum(1 for r in recs_ok if _no_skill(r))
         family = str(first["family"])
         size_value = first.get("size_value")
@@ -376,7 +419,8 @@ def group_points(results: SweepResults, exclusions: tuple[dict[str, str], ...] =
                 realizations=np.array([int(r["realization"]) for r in recs_ok], dtype=np.int64),
                 wall_time_s=float(sum(float(r.get("wall_time_s") or 0.0) for r in recs)),
                 num_excluded=int((~valid).sum()), num_at_epoch_cap=at_cap, num_no_skill=no_skill,
-                source=str(first.get("source") or ""),
+                source=str(first.get("source") or ""), num_flagged=flagged, num_records=num_records,
+                num_unknown_status=num_unknown,
                 weight=float(np.mean([float(r.get("weight", 1.0)) for r in recs_ok])) if recs_ok else 1.0,
             )
         )
@@ -393,7 +437,8 @@ def group_points(results: SweepResults, exclusions: tuple[dict[str, str], ...] =
 def _bad_points(points: list[Point]) -> str | None:
     for p in points:
         if p.losses.size == 0:
-            return f"no valid realization at N_D={p.num_train} ({p.model_label}): every loss was NaN, inf or <= 0"
+            return (f"no valid realization at N_D={p.num_train} ({p.model_label}): every loss was NaN, inf or <= 0, "
+                    "or its status kept it out")
     return None
 
 
@@ -557,7 +602,7 @@ def analyze(results: SweepResults, options: ReportOptions | None = None, progres
         raise ValueError(
             f"{results.root} holds no finished records yet: nothing to report (run or resume the sweep first)"
         )
-    points = group_points(results, options.exclude)
+    points = group_points(results, options.exclude, options.excluded_statuses)
     for p in points:
         if p.losses.size:
             p.summary = summarize_point(
@@ -813,6 +858,44 @@ def fit_rows(analysis: Analysis) -> list[dict[str, Any]]:
     return rows
 
 
+def record_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    """One row per realization record (records.csv): what it trained, how it ended, its metrics and whether it
+    entered the fits (``used_in_fits``: its status is not excluded, its loss is a positive number and its point
+    is not left out by ``--exclude``)."""
+    excluded_points = {(p.source, p.family, str(p.size_value), p.target, p.num_train, str(p.compute_value))
+                       for p in analysis.points if p.excluded}
+    excluded_status = analysis.options.excluded_statuses
+    rows = []
+    for rec in analysis.results.records:
+        status = record_status(rec)
+        try:
+            loss = loss_of(rec, analysis.results.loss_key)
+        except ValueError:
+            loss = math.nan
+        key = (str(rec.get("source") or ""), str(rec["family"]), str(rec.get("size_value")), str(rec["target"]),
+               int(rec["num_train"]), str(rec.get("compute_value")))
+        row = {
+            "source": rec.get("source"), "task_id": rec.get("task_id"), "family": rec["family"],
+            "model": rec.get("model"), "model_label": rec.get("model_label"), "size_axis": rec.get("size_axis"),
+            "size_value": rec.get("size_value"), "num_params": rec.get("num_params"), "target": rec["target"],
+            "target_unit": rec.get("target_unit"), "num_train": rec["num_train"],
+            "compute_key": rec.get("compute_key"), "compute_value": rec.get("compute_value"),
+            "realization": rec["realization"], "seed": rec.get("seed"), "status": status,
+            "stop_reason": rec.get("stop_reason"), "used_in_fits": bool(
+                status not in excluded_status and math.isfinite(loss) and loss > 0 and key not in excluded_points),
+            "loss": loss, "epochs_run": rec.get("epochs_run"), "max_epochs": rec.get("max_epochs"),
+            "best_epoch": rec.get("best_epoch"), "best_val_loss": rec.get("best_val_loss"),
+            "train_steps": rec.get("train_steps"), "flops": rec.get("flops"), "wall_time_s": rec.get("wall_time_s"),
+            "mean_predictor_mse": rec.get("mean_predictor_mse"),
+        }
+        for section in ("test", "test_normalized"):
+            for k, v in (rec.get(section) or {}).items():
+                if not isinstance(v, dict | list):
+                    row[f"{section}_{k}"] = v
+        rows.append(row)
+    return rows
+
+
 def point_rows(analysis: Analysis) -> list[dict[str, Any]]:
     """One row per design point with its aggregates (AM, GM, median) and their uncertainties."""
     rows = []
@@ -822,7 +905,9 @@ def point_rows(analysis: Analysis) -> list[dict[str, Any]]:
             "target": p.target, "num_train": p.num_train, "compute_value": p.compute_value, "flops": p.flops,
             "realizations": int(p.losses.size), "excluded_realizations": p.num_excluded,
             "wall_time_s": p.wall_time_s, "at_epoch_cap": p.num_at_epoch_cap, "no_skill": p.num_no_skill,
-            "excluded_from_fits": p.excluded, "source": p.source,
+            "excluded_from_fits": p.excluded, "source": p.source, "recorded_realizations": p.num_records,
+            "excluded_by_status": "; ".join(f"{k} {v}" for k, v in sorted(p.num_flagged.items())),
+            "without_status": p.num_unknown_status,
         }
         s = p.summary
         if s is not None:

@@ -42,8 +42,9 @@ def report_notes(analysis: Analysis) -> list[str]:
     return msgs
 
 
-def _where(points, count_of) -> str:
-    where = "; ".join(f"{p.model_label} {p.target} N_D={p.num_train}: {count_of(p)}/{p.losses.size}"
+def _where(points, count_of, total_of=None) -> str:
+    total_of = total_of or (lambda p: p.losses.size)
+    where = "; ".join(f"{p.model_label} {p.target} N_D={p.num_train}: {count_of(p)}/{total_of(p)}"
                       for p in points[:6])
     return where + (f"; and {len(points) - 6} more points" if len(points) > 6 else "")
 
@@ -52,11 +53,15 @@ def guard_notes(analysis: Analysis) -> list[str]:
     """Warnings about what enters the fits: networks still at the epoch cap, networks without skill, points
     left out, and every fit flag (poor fit, parameter at a bound, unconstrained exponent, extrapolation)."""
     msgs = []
+    msgs += status_notes(analysis)
     for count_of, what, why in (
         (lambda p: p.num_at_epoch_cap, "trained for the full epoch budget without early stopping",
          "they may still be improving, so their losses overstate what the models reach and the exponents are "
-         "biased; train longer"),
-        (lambda p: p.num_no_skill, "are no better than predicting the mean (standardized MSE >= 1 or R^2 <= 0)",
+         "biased; train longer"
+         + ("" if analysis.options.exclude_at_cap else " (they are kept in the fits; --exclude-at-cap leaves "
+            "them out)")),
+        (lambda p: p.num_no_skill, "are no better than predicting the mean (status not_better_than_mean kept by "
+         "--include-flagged, or for records without a status standardized MSE >= 1 or R^2 <= 0)",
          "they have not learned the target and their points do not belong on a scaling law"),
     ):
         hit = [p for p in analysis.points if count_of(p)]
@@ -77,6 +82,34 @@ def guard_notes(analysis: Analysis) -> list[str]:
             if row.get("num_train") is not None and row.get("axis") != "data":
                 what += f" (N_D={row['num_train']})"
             msgs.append(f"FLAG: {what}: {row['flags']}.")
+    return msgs
+
+
+_STATUS_WORDS = {"diverged": "diverged", "not_better_than_mean": "not better than predicting the training mean",
+                 "at_epoch_cap": "at the epoch cap"}
+
+
+def status_notes(analysis: Analysis) -> list[str]:
+    """How many realizations their status flag kept out of the fits (``scalinglab.record_status``), and how
+    many records carry no status at all."""
+    msgs = []
+    total = sum(p.num_records for p in analysis.points)
+    counts: dict[str, int] = {}
+    for p in analysis.points:
+        for k, v in p.num_flagged.items():
+            counts[k] = counts.get(k, 0) + v
+    if counts:
+        what = ", ".join(f"{v} {_STATUS_WORDS.get(k, k)}" for k, v in sorted(counts.items()))
+        hit = [p for p in analysis.points if p.num_flagged]
+        msgs.append(f"{sum(counts.values())} of {total} realizations excluded from the fits by their status: {what} "
+                    f"({_where(hit, lambda p: sum(p.num_flagged.values()), lambda p: p.num_records)}). "
+                    "--include-flagged fits them anyway.")
+    elif analysis.options.include_flagged:
+        msgs.append("--include-flagged: realizations flagged diverged or not better than the mean enter the fits.")
+    unknown = sum(p.num_unknown_status for p in analysis.points)
+    if unknown:
+        msgs.append(f"{unknown} of {total} records carry no status flag (written before status flags existed): "
+                    "they are kept in the fits; the epoch-cap and mean-predictor checks below use their metrics.")
     return msgs
 
 

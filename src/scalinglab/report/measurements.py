@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from scalinglab.record_status import EXCLUDED_BY_DEFAULT, STATUSES
 from scalinglab.report.loader import SweepResults
 
 __all__ = ["measurement_results", "read_table"]
@@ -96,6 +97,7 @@ def measurement_results(
     axis: str = "data",
     name: str = "measurements",
     root: Path | None = None,
+    status: str | None = None,
 ) -> SweepResults:
     """Records of a measurement table in the layout of a sweep's results (see the module docstring).
 
@@ -110,13 +112,19 @@ def measurement_results(
         axis: the axis of x without x2: ``"data"``, ``"model"`` or ``"compute"``.
         name: the study's name (report title).
         root: directory reported as the source.
+        status: column of run status flags (``scalinglab.record_status.STATUSES``; default: ``"status"`` when
+            the table has that column). A run flagged diverged or not_better_than_mean may have a loss that is
+            not a positive number (it is left out of the fits unless flagged runs are included).
 
     Returns:
         A :class:`~scalinglab.report.loader.SweepResults` whose loss is ``test_normalized.loss``.
     """
     if axis not in AXES:
         raise ValueError(f"--axis must be one of {', '.join(AXES)}, got {axis!r}")
-    wanted = [loss, x] + ([x2] if x2 else []) + list(groups) + ([runs] if runs else []) + ([weight] if weight else [])
+    if status is None and "status" in rows[0]:
+        status = "status"
+    wanted = ([loss, x] + ([x2] if x2 else []) + ([status] if status else []) + list(groups)
+              + ([runs] if runs else []) + ([weight] if weight else []))
     missing = [c for c in dict.fromkeys(wanted) if c not in rows[0]]
     if missing:
         raise ValueError(f"column(s) {', '.join(map(repr, missing))} not in the table; columns: "
@@ -125,7 +133,19 @@ def measurement_results(
     seen: dict[tuple, set] = {}
     count: dict[tuple, int] = {}
     for i, row in enumerate(rows):
-        value = _number(row, loss, i)
+        flag = None
+        if status:
+            flag = str(row[status]).strip()
+            if flag not in STATUSES:
+                raise ValueError(f"row {i + 1}: column {status!r} is {row[status]!r}; a status is one of "
+                                 f"{', '.join(STATUSES)}")
+        if flag in EXCLUDED_BY_DEFAULT:
+            try:  # a diverged run's loss may be NaN, inf or missing: it is kept as NaN and left out
+                value = _number(row, loss, i)
+            except ValueError:
+                value = math.nan
+        else:
+            value = _number(row, loss, i)
         xv = _number(row, x, i)
         x2v = _number(row, x2, i) if x2 else None
         family = "/".join(str(row[g]) for g in groups) if groups else "all"
@@ -140,6 +160,8 @@ def measurement_results(
         count[key] = realization + 1
         rec: dict[str, Any] = {"task_id": f"row{i + 1}", "family": family, "target": loss, "realization": realization,
                                "test_normalized": {"loss": value}, "source": name}
+        if flag is not None:
+            rec["status"] = flag
         if weight:
             rec["weight"] = _number(row, weight, i, positive=False)
             if rec["weight"] < 0:

@@ -1,4 +1,4 @@
-"""Fit and design-point tables of a report: ``fits.csv``, ``fits.json`` and ``points.csv``."""
+"""Tables of a report: ``fits.csv``, ``fits.json``, ``points.csv`` and ``records.csv`` (one row per realization)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from scalinglab.report.analysis import Analysis, fit_rows, point_rows
+from scalinglab.report.analysis import Analysis, fit_rows, point_rows, record_rows
 
 #: Column order of fits.csv (rows may lack some; they are written empty).
 FIT_COLUMNS = [
@@ -25,6 +25,14 @@ POINT_COLUMNS = [
     "family", "model", "size_value", "num_params", "target", "num_train", "compute_value", "flops",
     "realizations", "excluded_realizations", "mean", "mean_stderr", "geometric_mean", "geometric_mean_stderr",
     "geometric_mean_lo", "geometric_mean_hi", "median", "median_mad", "near_float32_resolution", "wall_time_s",
+]
+
+#: Leading columns of records.csv (then test_<metric> and test_normalized_<metric> as recorded).
+RECORD_COLUMNS = [
+    "source", "task_id", "family", "model", "model_label", "size_axis", "size_value", "num_params", "target",
+    "target_unit", "num_train", "compute_key", "compute_value", "realization", "seed", "status", "stop_reason",
+    "used_in_fits", "loss", "epochs_run", "max_epochs", "best_epoch", "best_val_loss", "train_steps", "flops",
+    "wall_time_s", "mean_predictor_mse",
 ]
 
 
@@ -53,22 +61,28 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
 
 
 def write_tables(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
-    """Write ``fits.csv``, ``fits.json`` and ``points.csv``.
+    """Write ``fits.csv``, ``fits.json``, ``points.csv`` and ``records.csv``.
 
     ``fits.json`` holds ``fits`` (one row per fit, the columns of fits.csv), ``points`` (aggregates per design
     point), ``power_law`` (the data-scaling fits alone: model, target, exponent, exponent_ci95 at
     ``confidence``, fit_range) and the loss definition, confidence, bootstrap size and seed.
 
     Returns:
-        ``{"fits_csv": ..., "fits_json": ..., "points_csv": ...}`` paths.
+        ``{"fits_csv": ..., "fits_json": ..., "points_csv": ..., "records_csv": ...}`` paths.
+
+    ``records.csv`` has one row per trained realization (task x realization): model, sizes, target, seed,
+    status and stop reason, whether it entered the fits, epochs run, best epoch, best validation loss, the
+    scaling loss and every recorded test metric (``test_<metric>`` physical, ``test_normalized_<metric>``
+    standardized units).
     """
     out_dir = Path(out_dir)
     fits = [{k: _clean(v) for k, v in r.items()} for r in fit_rows(analysis)]
     points = [{k: _clean(v) for k, v in r.items()} for r in point_rows(analysis)]
     paths = {"fits_csv": out_dir / "fits.csv", "fits_json": out_dir / "fits.json",
-             "points_csv": out_dir / "points.csv"}
+             "points_csv": out_dir / "points.csv", "records_csv": out_dir / "records.csv"}
     _write_csv(paths["fits_csv"], fits, FIT_COLUMNS)
     _write_csv(paths["points_csv"], points, POINT_COLUMNS)
+    _write_csv(paths["records_csv"], record_rows(analysis), RECORD_COLUMNS)
     doc = {
         "sweep": analysis.results.name,
         "loss": f"test_normalized.{analysis.results.loss_key} (standardized target units), geometric mean over "

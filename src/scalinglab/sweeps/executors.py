@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from scalinglab.sweeps.spec import Task
@@ -16,14 +16,22 @@ from scalinglab.sweeps.task import execute_task
 
 
 class LocalExecutor:
-    """Runs tasks in this process, in order."""
+    """Runs tasks in this process, in order.
+
+    ``run(..., on_epoch=f)`` calls ``f(task, progress)`` after every training epoch of the running task
+    (``scalinglab.training.trainer.EpochProgress``): the sweep's in-task progress on a terminal.
+    """
 
     def __init__(self, task_fn=execute_task) -> None:
         self.task_fn = task_fn
 
-    def run(self, tasks: list[Task], common: dict[str, Any]) -> Iterator[tuple[Task, list[dict[str, Any]]]]:
+    def run(self, tasks: list[Task], common: dict[str, Any],
+            on_epoch: Callable[[Task, Any], None] | None = None) -> Iterator[tuple[Task, list[dict[str, Any]]]]:
         for task in tasks:
-            yield task, self.task_fn(task, common)
+            if on_epoch is None:
+                yield task, self.task_fn(task, common)
+            else:
+                yield task, self.task_fn(task, common, epoch_progress=lambda p, task=task: on_epoch(task, p))
 
     def close(self) -> None:
         pass
@@ -60,7 +68,9 @@ class RayExecutor:
         self.max_retries = max_retries
         self.task_fn = task_fn
 
-    def run(self, tasks: list[Task], common: dict[str, Any]) -> Iterator[tuple[Task, list[dict[str, Any]]]]:
+    def run(self, tasks: list[Task], common: dict[str, Any],
+            on_epoch: Callable[[Task, Any], None] | None = None) -> Iterator[tuple[Task, list[dict[str, Any]]]]:
+        # on_epoch is not used: tasks train in other processes (several at once); progress is per task
         ray = self._ray
         gpus = 1 if str(common.get("device", "cpu")).startswith("cuda") else 0
         remote = ray.remote(num_cpus=self.cpus_per_task, num_gpus=gpus, max_retries=self.max_retries,

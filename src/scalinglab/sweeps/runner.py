@@ -344,13 +344,19 @@ def _run_pending(spec: SweepSpec, results: ResultsStore, pending: list[Task], co
     try:
         with progress_bar(total, f"sweep {spec.name}", quiet=quiet, completed=num_done, unit="realizations") as bar:
             runner = get_executor(executor, address=address, num_cpus=num_cpus)
+            on_epoch = None
+            if bar.live:
+                def on_epoch(task, p) -> None:  # in-task progress: the running task and its epochs
+                    bar.set_running(running_text(task, p))
             try:
-                for task, records in runner.run(pending, common):
+                for task, records in (runner.run(pending, common, on_epoch=on_epoch) if on_epoch is not None
+                                      else runner.run(pending, common)):
                     for rec in records:
                         rec["target_unit"] = units.get(task.target, "")
                     results.write_task(task.task_id, asdict(task), records)
                     bar.advance(len(task.seeds))
-                    bar.set_description(f"{task.family} {task.size_value} N_D={task.num_train} {task.target}")
+                    bar.set_description(task_name(task))  # the last finished task
+                    bar.set_running("")
                     run_info["tasks_finished"] += 1
                     log_run()
             finally:
@@ -366,6 +372,18 @@ def _run_pending(spec: SweepSpec, results: ResultsStore, pending: list[Task], co
     finally:
         run_info["finished"] = datetime.now(UTC).isoformat()
         log_run()
+
+
+def task_name(task: Task) -> str:
+    """Short name of a task for progress displays: family, size, N_D and target."""
+    return f"{task.family} {task.size_value} N_D={task.num_train} {task.target}"
+
+
+def running_text(task: Task, p: Any) -> str:
+    """In-task progress of the running task: ``fcn_l3 16 N_D=512 J: epoch 37/150, 3/5 training``."""
+    who = f"member {p.member + 1}/{p.members} " if p.member is not None else ""
+    left = "" if p.member is not None else f", {p.active}/{p.members} training"
+    return f"{task_name(task)}: {who}epoch {p.epoch}/{p.epochs}{left}"
 
 
 def summary_rows(results: ResultsStore, loss_key: str = "mse") -> list[dict[str, Any]]:

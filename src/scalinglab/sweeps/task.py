@@ -18,13 +18,15 @@ def model_label(task: Task) -> str:
     return f"{task.family} {task.size_key}={task.size_value}"
 
 
-def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
+def execute_task(task: Task, common: dict[str, Any], epoch_progress=None) -> list[dict[str, Any]]:
     """Train the task's realizations and return one record per realization.
 
     Args:
         task: the task (model configuration, N_D, target, seeds, training recipe).
         common: sweep-wide settings: dataset, test_size, split_seed, input_norm, device, num_threads, and for
             sweeps that keep artifacts ``save`` and ``results_dir`` (absolute).
+        epoch_progress: optional callback after every training epoch (``train_ensemble``'s ``EpochProgress``);
+            the local executor passes one for the sweep's in-task progress.
 
     Returns:
         A list of R record dicts (docs/architecture.md, "Sweep results").
@@ -57,7 +59,8 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
         save=save,
         save_dir=str(Path(common["results_dir"]) / artifacts) if save else None,
     )
-    records = run_experiment(spec, progress=False)  # the sweep shows one progress bar over the whole grid
+    # the sweep shows one progress bar over the whole grid (and the running task's epochs on a terminal)
+    records = run_experiment(spec, progress=False, epoch_progress=epoch_progress)
     out = []
     for rec in records:
         rec = dict(rec)
@@ -73,6 +76,8 @@ def execute_task(task: Task, common: dict[str, Any]) -> list[dict[str, Any]]:
             compute_key=task.compute_key,
             compute_value=task.compute_value,
         )
+        if task.compute_key == "epochs" and rec.get("status") == "at_epoch_cap":
+            rec["status"] = "ok"  # a compute axis over epochs trains to its budget by design
         if artifacts is not None:
             rec["artifacts_dir"] = artifacts  # relative to the results directory
         if task.mode != "regress":

@@ -53,6 +53,12 @@ class TrainConfig:
     # Early stopping: stop a member after this many epochs without a new best validation loss;
     # its best-validation weights are restored. None disables early stopping. Paper 1: 100.
     patience: int | None = 100
+    # Relative-improvement stopping (off when None): an epoch counts as an improvement for early stopping only
+    # when its validation loss is below (1 - min_rel_improvement) x the loss of the last epoch that counted, and
+    # a member stops after `patience` epochs without one. A validation loss still creeping down (lr decaying by
+    # 0.98 per epoch) then no longer postpones the stop forever. The restored weights are still those of the
+    # lowest validation loss seen (any improvement). Needs `patience`; 0 is the plain patience rule.
+    min_rel_improvement: float | None = None
     # "mse" (paper 1), "mae" (paper 2 generator) or "gaussian_nll" (two outputs per target: mean, sigma).
     loss: str = "mse"
     # Per-member gradient clipping by total L2 norm (as torch.nn.utils.clip_grad_norm_); None = off.
@@ -96,6 +102,11 @@ class TrainConfig:
             bad("lr_decay and step_gamma must be in (0, 1] and step_epochs >= 1")
         if self.patience is not None and self.patience < 1:
             bad(f"patience must be >= 1 or None, got {self.patience}")
+        if self.min_rel_improvement is not None:
+            if not 0 <= self.min_rel_improvement < 1:
+                bad(f"min_rel_improvement must be in [0, 1) or None, got {self.min_rel_improvement}")
+            if self.patience is None:
+                bad("min_rel_improvement needs patience (the number of epochs it waits for an improvement)")
         if self.grad_clip is not None and not self.grad_clip > 0:
             bad(f"grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.noise_snr_db is not None:

@@ -38,7 +38,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -48,6 +48,8 @@ from scalinglab.training.config import TrainConfig
 from scalinglab.training.losses import get_loss
 from scalinglab.training.optim import StackedOptimizer, clip_grad_norm_stacked, lr_at_epoch
 from scalinglab.training.trainer import (
+    STOP_REASONS,
+    EpochProgress,
     TrainData,
     epoch_order,
     make_generators,
@@ -90,6 +92,7 @@ class EnsembleResult:
         trainer: "ensemble" (one pass) or "sequential" (loop over members).
         path: "stacked", "vmap" or "sequential".
         wall_time_s: seconds for the whole ensemble.
+        stop_reason: [R] why each member stopped (``scalinglab.training.trainer.STOP_REASONS``).
     """
 
     models: list[nn.Module]
@@ -101,6 +104,7 @@ class EnsembleResult:
     trainer: str
     path: str
     wall_time_s: float
+    stop_reason: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -393,6 +397,7 @@ def train_ensemble(
     *,
     on_epoch_end: Callable[[EpochState], None] | None = None,
     progress: Any = None,
+    epoch_progress: Callable[[EpochProgress], None] | None = None,
 ) -> EnsembleResult:
     """Train R realizations at once (or one by one when they cannot be stacked).
 
@@ -404,6 +409,8 @@ def train_ensemble(
         shuffle_seeds: R seeds, one per member, for its minibatch order (as ``train_model``'s).
         on_epoch_end: optional callback receiving an :class:`EpochState` after each epoch (one-pass paths).
         progress: optional progress bar; ``advance(1)`` per epoch.
+        epoch_progress: optional callback receiving an :class:`~scalinglab.training.trainer.EpochProgress`
+            after every epoch, on every path (the sequential path reports each member's epochs in turn).
 
     Returns:
         EnsembleResult with per-member best epoch, epochs run, steps and validation history.
@@ -424,14 +431,20 @@ def train_ensemble(
         if config.path != "sequential":
             log.warning("ensemble: model %s cannot be stacked (%s); training %d members sequentially",
                         type(models[0]).__name__, reason, R)
-        results = [train_model(m, data.member(r), config, shuffle_seeds[r]) for r, m in enumerate(models)]
+        results = []
+        for r, m in enumerate(models):
+            relay = None
+            if epoch_progress is not None:  # member r's epochs, the members after it still to train
+                relay = (lambda p, r=r: epoch_progress(EpochProgress(p.epoch, p.epochs, R - r, R, member=r)))
+            results.append(train_model(m, data.member(r), config, shuffle_seeds[r], epoch_progress=relay))
         if progress is not None:
             progress.advance(config.epochs)
         hist = [[r.val_history[e] if e < len(r.val_history) else math.nan for r in results]
                 for e in range(max(len(r.val_history) for r in results))]
         return EnsembleResult(models, [r.best_epoch for r in results], [r.epochs_run for r in results],
                               [r.steps for r in results], [r.best_val_loss for r in results], hist,
-                              "sequential", "sequential", time.perf_counter() - start)
+                              "sequential", "sequential", time.perf_counter() - start,
+                              [r.stop_reason for r in results])
     log.info("ensemble: training %d members in one pass (path %s: %s)", R, path, reason)
 
     loss_fn = get_loss(config.loss)
@@ -465,6 +478,12 @@ def train_ensemble(
     held_buffers: dict[str, Tensor] = {}
     best_val = torch.full((R,), math.inf, device=device)
     best_epoch = torch.zeros(R, dtype=torch.long, device=device)
+    # early-stopping reference: the last epoch that counted as an improvement (min_rel_improvement; with it
+    # off this is the best epoch) and, per member, the index of its stop reason in STOP_REASONS
+    ref_val = torch.full((R,), math.inf, device=device)
+    ref_epoch = torch.zeros(R, dtype=torch.long, device=device)
+    keep_factor = 1.0 - (config.min_rel_improvement or 0.0)
+    reason = torch.full((R,), STOP_REASONS.index("epoch_cap"), dtype=torch.long, device=device)
     epochs_run = torch.zeros(R, dtype=torch.long, device=device)
     steps_taken = torch.zeros(R, dtype=torch.long, device=device)
     best_flat = flat.clone()
@@ -525,8 +544,18 @@ def train_ensemble(
             best_flat = torch.where(improved.unsqueeze(1), flat, best_flat)
             for n, b in buffers.items():
                 best_buffers[n] = torch.where(improved.view(R, *([1] * (b.dim() - 1))), b, best_buffers[n])
+            counted = (val < ref_val * keep_factor) & active  # as trainer.stopping_improved
+            ref_val = torch.where(counted, val, ref_val)
+            ref_epoch = torch.where(counted, epoch + 1, ref_epoch)
+            # a NaN / inf validation loss ends the member: its parameters do not come back from NaN
+            diverged = active & ~torch.isfinite(val)
+            stopped = diverged
             if config.patience is not None:
-                active = active & (epoch + 1 - best_epoch < config.patience)
+                patience_out = active & ~diverged & (epoch + 1 - ref_epoch >= config.patience)
+                reason = torch.where(patience_out, STOP_REASONS.index("early_stopping"), reason)
+                stopped = stopped | patience_out
+            reason = torch.where(diverged, STOP_REASONS.index("diverged"), reason)
+            active = active & ~stopped
             num_active = int(active.sum())  # the one host sync per epoch
             if num_active != prev_active:
                 active_f = active.to(torch.float32).unsqueeze(1)
@@ -537,8 +566,12 @@ def train_ensemble(
             on_epoch_end(EpochState(epoch + 1, flat, opt.state, buffers, active, val))
         if progress is not None:
             progress.advance(1)
+        if epoch_progress is not None:
+            epoch_progress(EpochProgress(epoch + 1, config.epochs, num_active, R))
         if num_active == 0 or (config.max_steps is not None and steps >= config.max_steps):
             break
+    if config.max_steps is not None and steps >= config.max_steps:  # still training when the steps ran out
+        reason = torch.where(active, STOP_REASONS.index("step_cap"), reason)
     if progress is not None and epoch + 1 < config.epochs:
         progress.advance(config.epochs - epoch - 1)
     stack.write_back(models, best_flat, best_buffers)
@@ -547,4 +580,4 @@ def train_ensemble(
     hist = torch.stack(history).cpu().tolist()
     return EnsembleResult(models, best_epoch.cpu().tolist(), epochs_run.cpu().tolist(),
                           steps_taken.cpu().tolist(), best_val.cpu().tolist(), hist, "ensemble", path,
-                          time.perf_counter() - start)
+                          time.perf_counter() - start, [STOP_REASONS[i] for i in reason.cpu().tolist()])

@@ -22,6 +22,7 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,14 @@ from scalinglab.data.store import DatasetStore
 from scalinglab.data.transforms import Standardizer
 from scalinglab.models import MODELS, count_parameters, get_model
 from scalinglab.progress import progress_bar
+from scalinglab.record_status import classify
 from scalinglab.seeding import derive_seed
 from scalinglab.training.config import TrainConfig
 from scalinglab.training.ensemble import train_ensemble
 from scalinglab.training.flops import forward_flops, train_step_flops, training_flops
 from scalinglab.training.losses import outputs_per_target, point_prediction, split_mean_sigma
 from scalinglab.training.metrics import per_target_dict, regression_metrics, summarize
-from scalinglab.training.trainer import TrainData
+from scalinglab.training.trainer import EpochProgress, TrainData
 
 INPUT_NORMS = ("per_feature", "global", "none")
 # "regress": images/features -> parameters (papers 1-4); "generate": parameters -> images (paper 2's generator).
@@ -217,18 +219,23 @@ def calibration_summary(mean: np.ndarray, sigma: np.ndarray, target: np.ndarray)
     }
 
 
-def run_experiment(spec: ExperimentSpec, *, progress: bool = True) -> list[dict[str, Any]]:
+def run_experiment(spec: ExperimentSpec, *, progress: bool = True,
+                   epoch_progress: Callable[[EpochProgress], None] | None = None) -> list[dict[str, Any]]:
     """Train and evaluate the realizations of ``spec``.
 
     Args:
         spec: the experiment.
         progress: show a progress bar over epochs (silent when SCALINGLAB_QUIET=1).
+        epoch_progress: optional callback after every training epoch (``train_ensemble``'s), e.g. for the
+            sweep's in-task progress.
 
     Returns:
         One JSON-serializable dict per realization (see docs/architecture.md, "Training"): realization, seed,
         target, num_train, num_params, flops (training forward+backward, counted), flops_validation,
         train_steps, best_epoch, epochs_run, wall_time_s (ensemble time / R), ensemble_wall_time_s, trainer,
-        path, seeds (subset, init, shuffle), test and test_normalized metrics (mean over targets) and, for
+        path, seeds (subset, init, shuffle), max_epochs, stop_reason (``trainer.STOP_REASONS``),
+        mean_predictor_mse (test MSE of predicting the training mean, the units of test_normalized), status
+        (``scalinglab.record_status``), test and test_normalized metrics (mean over targets) and, for
         several targets, test_per_target / test_normalized_per_target.
 
     Raises:
@@ -255,7 +262,7 @@ def run_experiment(spec: ExperimentSpec, *, progress: bool = True) -> list[dict[
         raise ValueError("mode 'generate' takes the parameters as inputs: target_transform must be 'none'")
     store = DatasetStore.open(spec.data)
     try:
-        return _run(spec, store, progress)
+        return _run(spec, store, progress, epoch_progress)
     finally:
         store.close()
 
@@ -349,7 +356,8 @@ def _check_targets_and_config(spec: ExperimentSpec, store: DatasetStore) -> dict
     return _fill_model_config(spec, store.input_shape, len(targets) * outputs_per_target(cfg.loss))
 
 
-def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict[str, Any]]:
+def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool,
+         epoch_progress: Callable[[EpochProgress], None] | None = None) -> list[dict[str, Any]]:
     targets = spec.targets
     cfg = spec.train
     generate = spec.mode == "generate"
@@ -419,7 +427,7 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
 
     start = time.perf_counter()
     with progress_bar(cfg.epochs, f"{spec.model} N_D={spec.num_train} x{R}", quiet=not progress) as bar:
-        result = train_ensemble(models, data, cfg, shuffle_seeds, progress=bar)
+        result = train_ensemble(models, data, cfg, shuffle_seeds, progress=bar, epoch_progress=epoch_progress)
     wall = time.perf_counter() - start
 
     # Test set: read once, evaluate every member, metrics in physical and standardized units.
@@ -458,10 +466,15 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
             "trainer": result.trainer,
             "path": result.path,
             "seeds": {"subset": subset_seeds[r], "init": init_seeds[r], "shuffle": shuffle_seeds[r]},
+            "max_epochs": int(cfg.epochs),
+            "stop_reason": result.stop_reason[r],
         }
         pred_norm = np.concatenate(preds)  # [n_test, O] standardized (transformed) units
         if generate:
             artifacts = {"test_indices": test_rows, **_generator_record(rec, pred_norm, y_test, store.input_shape)}
+            # the mean predictor of a generator: the mean training image, pixel by pixel
+            mean_image = read_y(subsets[r][0]).astype(np.float64).mean(axis=0)
+            rec["mean_predictor_mse"] = float(np.mean((np.asarray(y_test, dtype=np.float64) - mean_image) ** 2))
         else:
             pred_phys = _inverse_target(spec, y_norms[r].inverse_transform(pred_norm))
             sigma_phys = None
@@ -470,6 +483,9 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
             normed = regression_metrics(pred_norm, y_test_norm)
             rec["test"] = summarize(phys)
             rec["test_normalized"] = summarize(normed)
+            # predicting the training mean is 0 in standardized units: its test MSE is the mean square of the
+            # standardized test targets (mean over targets, as test_normalized.mse)
+            rec["mean_predictor_mse"] = float(np.mean(np.square(np.asarray(y_test_norm, dtype=np.float64))))
             if spec.target_transform != "none":
                 rec["target_transform"] = spec.target_transform
                 rel = np.abs(pred_phys - y_test) / np.abs(y_test)
@@ -490,6 +506,12 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool) -> list[dict
             artifacts = {"test_indices": test_rows, "pred": pred_phys, "true": y_test}
             if sigma_phys is not None:
                 artifacts["sigma"] = sigma_phys
+        rec["status"] = classify(
+            stop_reason=rec["stop_reason"], best_val_loss=rec["best_val_loss"], best_epoch=rec["best_epoch"],
+            test_mse=rec["test_normalized"].get("mse"), mean_predictor_mse=rec.get("mean_predictor_mse"),
+            early_stopping=cfg.patience is not None,
+            other_metrics=[rec["test_normalized"].get(k) for k in ("mae", "r2")],
+        )
         if save_dir is not None:
             rec["artifacts"] = _save_artifacts(spec, save_dir, r, model, model_cfg, store, x_norms[r], y_norms[r],
                                                subsets[r], artifacts)

@@ -11,6 +11,7 @@ early-stopping patience 100, 7/8 train and 1/8 validation, standardization from 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -188,6 +189,25 @@ class TrainData:
         return xb, yb
 
 
+@dataclass(frozen=True)
+class EpochProgress:
+    """Where a training stands after an epoch (what an in-task progress display shows).
+
+    Attributes:
+        epoch: 1-based epoch just finished (of the member being trained, on the sequential path).
+        epochs: the epoch budget (``TrainConfig.epochs``).
+        active: members still training after this epoch.
+        members: members of the ensemble (R).
+        member: 0-based member trained on the sequential path (one member at a time), else None.
+    """
+
+    epoch: int
+    epochs: int
+    active: int
+    members: int
+    member: int | None = None
+
+
 def make_generators(shuffle_seeds: list[int]) -> list[torch.Generator]:
     """One CPU ``torch.Generator`` per member: its own reproducible shuffling stream."""
     return [torch.Generator().manual_seed(int(s)) for s in shuffle_seeds]
@@ -208,6 +228,22 @@ def steps_per_epoch(num_train: int, batch_size: int) -> int:
     return -(-num_train // batch_size)
 
 
+#: Why a network stopped training (``TrainResult.stop_reason``, ``EnsembleResult.stop_reason``):
+#: the early-stopping rule fired (patience, with ``min_rel_improvement`` when set), the epoch budget ran out
+#: while the rule had not fired, the step budget (``max_steps``) ran out, or a validation loss was NaN or
+#: infinite (training stops there: the parameters do not come back from NaN).
+STOP_REASONS = ("early_stopping", "epoch_cap", "step_cap", "diverged")
+
+
+def stopping_improved(val: float, reference: float, config: TrainConfig) -> bool:
+    """Whether ``val`` counts as an improvement for early stopping over the reference loss.
+
+    With ``config.min_rel_improvement = d`` an improvement must reach ``val < (1 - d) x reference``
+    (``reference``: the loss of the last epoch that counted, +inf before the first); without it, any decrease.
+    """
+    return val < reference * (1.0 - (config.min_rel_improvement or 0.0))
+
+
 @dataclass
 class TrainResult:
     """Outcome of training one network; the model holds its best-validation weights.
@@ -219,6 +255,7 @@ class TrainResult:
         best_val_loss: validation loss at ``best_epoch`` (loss of the standardized targets).
         val_history: validation loss after every epoch.
         wall_time_s: seconds spent training.
+        stop_reason: one of :data:`STOP_REASONS`.
     """
 
     best_epoch: int
@@ -227,6 +264,7 @@ class TrainResult:
     best_val_loss: float
     val_history: list[float]
     wall_time_s: float
+    stop_reason: str = "epoch_cap"
 
 
 @torch.no_grad()
@@ -264,6 +302,7 @@ def train_model(
     *,
     on_epoch_end: Callable[[int, nn.Module, torch.optim.Optimizer], None] | None = None,
     progress: Any = None,
+    epoch_progress: Callable[[EpochProgress], None] | None = None,
 ) -> TrainResult:
     """Train one network with early stopping and restore its best-validation weights.
 
@@ -274,6 +313,7 @@ def train_model(
         shuffle_seed: seed of this network's minibatch shuffling.
         on_epoch_end: optional ``f(epoch, model, optimizer)`` after each epoch (1-based), e.g. for tests.
         progress: optional progress bar (``advance(1)`` per epoch).
+        epoch_progress: optional callback receiving an :class:`EpochProgress` after each epoch.
 
     Returns:
         TrainResult; ``model`` is left in eval mode with its best weights and buffers.
@@ -286,9 +326,11 @@ def train_model(
     gens = make_generators([shuffle_seed])
     spe = steps_per_epoch(data.num_train, config.batch_size)
     best_val, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    ref_val, ref_epoch = float("inf"), 0  # the last epoch that counted as an improvement for early stopping
     history: list[float] = []
     steps = 0
     epochs_run = 0
+    stop_reason = "epoch_cap"
     for epoch in range(config.epochs):
         set_group_lrs(opt, lr_at_epoch(config, epoch))
         order = epoch_order(data, gens)  # [1, n_train]
@@ -311,14 +353,23 @@ def train_model(
         if val < best_val:
             best_val, best_epoch = val, epoch + 1
             best_state = copy.deepcopy(model.state_dict())
+        if stopping_improved(val, ref_val, config):
+            ref_val, ref_epoch = val, epoch + 1
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model, opt)
         if progress is not None:
             progress.advance(1)
-        if config.patience is not None and epoch + 1 - best_epoch >= config.patience:
+        if epoch_progress is not None:
+            epoch_progress(EpochProgress(epoch + 1, config.epochs, 1, 1))
+        if not math.isfinite(val):
+            stop_reason = "diverged"
+            break
+        if config.patience is not None and epoch + 1 - ref_epoch >= config.patience:
+            stop_reason = "early_stopping"
             break
         if config.max_steps is not None and steps >= config.max_steps:
+            stop_reason = "step_cap"
             break
     model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(best_epoch, epochs_run, steps, best_val, history, time.perf_counter() - start)
+    return TrainResult(best_epoch, epochs_run, steps, best_val, history, time.perf_counter() - start, stop_reason)
