@@ -78,3 +78,16 @@ def test_plan_compute_allocates_a_budget(tmp_path, capsys):
     assert row["n_data_opt"] == pytest.approx(1e13 / (6 * row["n_model_opt"]), rel=1e-9)
     assert main(["plan", str(res), "--compute", "1e13", "--bootstrap", "50"]) == 0
     assert "N_opt" in capsys.readouterr().out
+
+
+def test_plan_auto_uses_the_reports_automatic_law_choice(results):
+    from scalinglab.report import ReportOptions, analyze, load_results
+    from scalinglab.stats import plan_scaling_curve
+
+    rows = plan_rows(str(results), 1e-5, "data", target="J", model="64", num_bootstrap=300, seed=4)
+    assert rows[0]["law"].startswith("auto: ")
+    curve = next(c for c in analyze(load_results(results), ReportOptions(num_bootstrap=300, seed=4)).data_curves
+                 if c.target == "J" and "64" in str(c.model_label))
+    expected = plan_scaling_curve(curve.quoted, 1e-5)
+    assert rows[0]["law"] == expected.law and rows[0]["needed"] == pytest.approx(expected.needed)
+    assert rows[0]["interval"] == pytest.approx(list(expected.interval))

@@ -95,3 +95,27 @@ def test_paper3_recipe():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_plan_scaling_curve_inverts_the_automatically_chosen_law():
+    from scalinglab.stats import fit_scaling_curve, plan, plan_scaling_curve
+    from scalinglab.stats.synthetic import CURVE_X, floored_power_law_sweep
+
+    rng = np.random.default_rng(5)
+    pure = fit_scaling_curve(CURVE_X, floored_power_law_sweep(rng, 1.1, 0.0, sigma=0.1), num_bootstrap=200,
+                             seed=1)
+    target = 50.0 * 1e5 ** -1.1  # the truth needs x = 1e5
+    p = plan(pure, target)
+    assert p.law == f"auto: {pure.law_}" and p.defined
+    assert p.interval[0] <= p.needed <= p.interval[1] and 0.7 < p.needed / 1e5 < 1.4
+    if pure.law_ == "power_law":
+        assert p.needed == pytest.approx((pure.prefactor_ / target) ** (1.0 / pure.exponent_))
+    # a strong floor: the floored law is chosen, and a target below the floor is unreachable
+    floored = fit_scaling_curve(CURVE_X, floored_power_law_sweep(rng, 1.1, 0.5, sigma=0.05), num_bootstrap=200,
+                                seed=2)
+    assert floored.law_ == "saturating" and floored.bootstrap_params_.shape == (200, 3)
+    below = plan_scaling_curve(floored, 0.5 * floored.floor_)
+    assert not below.defined and "floor" in below.reason
+    above = plan_scaling_curve(floored, 3.0 * floored.floor_)
+    assert above.defined and above.law == "auto: saturating"
+    assert above.needed == pytest.approx(floored.x_c_ * (2.0 * floored.floor_) ** (-1.0 / floored.exponent_))

@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from scalinglab.cli._args import add_status_options
+
 _AXIS_NAMES = {"data": "N_D", "model": "N_M", "compute": "FLOPs"}
 
 
@@ -34,10 +36,13 @@ def register(subparsers) -> None:
     p.add_argument("--target", default=None, help="only curves of this regression target (e.g. J)")
     p.add_argument("--model", default=None, help="only curves whose model label contains this text")
     p.add_argument("--law", choices=["auto", "power_law", "saturating"], default="auto",
-                   help="auto: the saturating law where one was fitted (it knows the floor), else the power law")
+                   help="auto: the law the report quotes (power law or floored law, chosen by the deviance test "
+                   "and re-chosen in every bootstrap replicate; the power law on curves of 3 points); power_law / "
+                   "saturating: that fit (saturating only where the report made one)")
     p.add_argument("--num-final", type=int, default=None,
                    help="final-state multiplicity n_f of an amplitude process: add paper 3's conservative plan "
                    "anchored at the largest measured point with alpha = 4/(3 n_f - 4)")
+    add_status_options(p)
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates of the fits (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -46,7 +51,8 @@ def register(subparsers) -> None:
 
 def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, target: str | None = None,
               model: str | None = None, law: str = "auto", num_final: int | None = None,
-              num_bootstrap: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+              num_bootstrap: int = 1000, seed: int = 0, include_flagged: bool = False,
+              exclude_at_cap: bool = False) -> list[dict[str, Any]]:
     """One row per fitted curve on ``axis``: the resource needed for ``target_loss`` with its interval."""
     from scalinglab.report.analysis import ReportOptions, analyze
     from scalinglab.report.loader import load_results
@@ -54,7 +60,9 @@ def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, targe
 
     if not (math.isfinite(target_loss) and target_loss > 0):
         raise ValueError(f"--target-loss must be a positive number, got {target_loss}")
-    analysis = analyze(load_results(results_dir), ReportOptions(num_bootstrap=num_bootstrap, seed=seed))
+    analysis = analyze(load_results(results_dir), ReportOptions(num_bootstrap=num_bootstrap, seed=seed,
+                                                                include_flagged=include_flagged,
+                                                                exclude_at_cap=exclude_at_cap))
     curves = {"data": analysis.data_curves, "model": analysis.model_curves, "compute": analysis.compute_curves}[axis]
     curves = [c for c in curves if (target is None or c.target == target)
               and (model is None or model in str(c.model_label))]
@@ -68,12 +76,18 @@ def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, targe
             "num_train": c.num_train, "x_measured": [float(c.x.min()), float(c.x.max())],
         }
         fit = None
-        if law in ("auto", "saturating") and c.saturating is not None:
+        if law == "auto":
+            # the report's automatic choice (fit_scaling_curve); a 3-point curve has none: its power law
+            fit = c.quoted if c.quoted is not None else c.power_law
+            if c.quoted is None and c.quoted_error:
+                row["note"] = f"automatic law choice not made ({c.quoted_error}): power law"
+        elif law == "saturating":
             fit = c.saturating
-        elif law in ("auto", "power_law") and c.power_law is not None:
+        elif law == "power_law":
             fit = c.power_law
         if fit is None:
-            row.update(law=law, defined=False, reason=c.error or c.saturating_error or f"no {law} fit on this curve")
+            row.update(law=law, defined=False,
+                       reason=c.error or c.quoted_error or c.saturating_error or f"no {law} fit on this curve")
             rows.append(row)
             continue
         row.update(plan(fit, target_loss).summary())
@@ -97,7 +111,8 @@ def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, targe
 
 
 def compute_rows(results_dir: str, budget: float, *, target: str | None = None, model: str | None = None,
-                 flops_per_param_sample: float = 6.0, num_bootstrap: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+                 flops_per_param_sample: float = 6.0, num_bootstrap: int = 1000, seed: int = 0,
+                 include_flagged: bool = False, exclude_at_cap: bool = False) -> list[dict[str, Any]]:
     """One row per joint fit: the compute-optimal allocation of ``budget`` FLOPs with its intervals."""
     from scalinglab.report.analysis import ReportOptions, analyze
     from scalinglab.report.loader import load_results
@@ -106,7 +121,8 @@ def compute_rows(results_dir: str, budget: float, *, target: str | None = None, 
     if not (math.isfinite(budget) and budget > 0):
         raise ValueError(f"--compute must be a positive number of FLOPs, got {budget}")
     options = ReportOptions(num_bootstrap=num_bootstrap, seed=seed, compute_budget=budget,
-                            flop_model=FlopModel(coefficient=flops_per_param_sample))
+                            flop_model=FlopModel(coefficient=flops_per_param_sample),
+                            include_flagged=include_flagged, exclude_at_cap=exclude_at_cap)
     analysis = analyze(load_results(results_dir), options)
     entries = [j for j in analysis.joint_fits if (target is None or j.target == target)
                and (model is None or model in j.family)]
@@ -127,7 +143,7 @@ def compute_rows(results_dir: str, budget: float, *, target: str | None = None, 
 def _run_compute(args) -> int:
     rows = compute_rows(args.results, args.compute, target=args.target, model=args.model,
                         flops_per_param_sample=args.flops_per_param_sample, num_bootstrap=args.bootstrap,
-                        seed=args.seed)
+                        seed=args.seed, include_flagged=args.include_flagged, exclude_at_cap=args.exclude_at_cap)
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
@@ -161,7 +177,8 @@ def _run(args) -> int:
     if args.target_loss is None:
         raise ValueError("give --target-loss (the loss to reach) or --compute (a FLOP budget to allocate)")
     rows = plan_rows(args.results, args.target_loss, args.axis, target=args.target, model=args.model, law=args.law,
-                     num_final=args.num_final, num_bootstrap=args.bootstrap, seed=args.seed)
+                     num_final=args.num_final, num_bootstrap=args.bootstrap, seed=args.seed,
+                     include_flagged=args.include_flagged, exclude_at_cap=args.exclude_at_cap)
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0
@@ -173,6 +190,8 @@ def _run(args) -> int:
         lo, hi = r["x_measured"]
         if r.get("defined"):
             note = f"extrapolates x{r['extrapolation_factor']:.1f}" if (r.get("extrapolation_factor") or 0) > 1 else ""
+            if r.get("note"):
+                note = f"{r['note']}; {note}" if note else r["note"]
             if "conservative" in r and r["conservative"]["defined"]:
                 note += f" conservative (alpha=4/{r['conservative']['intrinsic_dimension']}): " \
                         f"{_fmt(r['conservative']['needed'])}"

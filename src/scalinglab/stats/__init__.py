@@ -41,6 +41,7 @@ from scalinglab.stats.planning import (
     plan_joint,
     plan_power_law,
     plan_saturating,
+    plan_scaling_curve,
 )
 from scalinglab.stats.power_law import CurvatureTestResult, PowerLawFit, curvature_test, fit_power_law
 from scalinglab.stats.saturating import SaturatingFit, fit_saturating, saturating_loss
@@ -78,6 +79,7 @@ __all__ = [
     "plan_joint",
     "plan_power_law",
     "plan_saturating",
+    "plan_scaling_curve",
     "saturating_loss",
     "summarize_point",
     "summarize_points",

@@ -77,6 +77,10 @@ class ScalingCurveFit:
         resampling_: ``"realizations"`` or ``"points"``.
         x_: design values ascending ``[P]``; geometric_means_ ``[P]``; residuals_: ``ln GM - ln fit`` ``[P]``.
         bootstrap_exponents_: quoted alpha per replicate ``[B]`` (NaN where both refits failed).
+        bootstrap_saturating_: per replicate, whether it chose the saturating law ``[B]``.
+        bootstrap_params_: the chosen law's parameters per replicate ``[B, 3]``: ``(alpha, ln A, 0)`` for the
+            power law, ``(alpha, ln X_c, K)`` for the saturating law (NaN rows where the refit failed); what
+            planning inverts (``scalinglab.stats.planning.plan_scaling_curve``).
         confidence: coverage of the intervals.
     """
 
@@ -103,6 +107,8 @@ class ScalingCurveFit:
     residuals_: np.ndarray
     confidence: float
     bootstrap_exponents_: np.ndarray = field(default_factory=lambda: np.empty(0))
+    bootstrap_saturating_: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
+    bootstrap_params_: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
 
     def predict(self, x: Sequence[float] | np.ndarray | float) -> np.ndarray:
         """Fitted loss of the quoted law at ``x`` (> 0)."""
@@ -292,6 +298,9 @@ def fit_scaling_curve(
     alpha_b = np.where(choose_b, sat_b[:, 0], pw_b[:, 0])
     alpha_b = np.where(np.where(choose_b, sat_ok_b, pw_ok), alpha_b, np.nan)
     floor_b = np.where(choose_b, np.exp(sat_b[:, 2]), 0.0)
+    params_b = np.where(choose_b[:, None], np.stack([sat_b[:, 0], sat_b[:, 1], floor_b], axis=1),
+                        np.stack([pw_b[:, 0], pw_b[:, 1], np.zeros(num_bootstrap)], axis=1))
+    params_b[np.isnan(alpha_b)] = np.nan
     lo, hi = percentile_interval(alpha_b, confidence)
     k_lo, k_hi = percentile_interval(floor_b, confidence)
 
@@ -337,4 +346,6 @@ def fit_scaling_curve(
         residuals_=residuals,
         confidence=float(confidence),
         bootstrap_exponents_=alpha_b,
+        bootstrap_saturating_=np.asarray(choose_b, dtype=bool),
+        bootstrap_params_=params_b,
     )

@@ -25,6 +25,7 @@ import numpy as np
 
 from scalinglab.stats._design import check_confidence
 from scalinglab.stats.joint import JointFit
+from scalinglab.stats.model_choice import ScalingCurveFit
 from scalinglab.stats.power_law import PowerLawFit
 from scalinglab.stats.saturating import SaturatingFit
 
@@ -38,6 +39,7 @@ __all__ = [
     "plan_joint",
     "plan_power_law",
     "plan_saturating",
+    "plan_scaling_curve",
 ]
 
 
@@ -183,6 +185,48 @@ def plan_saturating(fit: SaturatingFit, target_loss: float, confidence: float | 
     return _make_plan(target, "saturating", "x", needed, "", boot, confidence, x_max)
 
 
+def plan_scaling_curve(fit: ScalingCurveFit, target_loss: float, confidence: float | None = None) -> ResourcePlan:
+    """Invert the automatically chosen law of :func:`~scalinglab.stats.model_choice.fit_scaling_curve`.
+
+    The point estimate inverts the law the data chose (power law ``X = (A / L*)^(1/alpha)``, or saturating
+    ``X = X_c (L* - K)^(-1/alpha)``, undefined when ``L* <= K``); every bootstrap replicate inverts the law
+    *it* chose, so the interval includes the uncertainty of the choice (as the quoted exponent's does).
+
+    Args:
+        fit: a :class:`~scalinglab.stats.model_choice.ScalingCurveFit`.
+        target_loss: target loss (loss units, > 0).
+        confidence: interval coverage (default: the fit's).
+
+    Returns:
+        The :class:`ResourcePlan`, ``law = "auto: power_law"`` or ``"auto: saturating"``.
+    """
+    target = _check_target(target_loss)
+    confidence = fit.confidence if confidence is None else confidence
+    check_confidence(confidence)
+    law = f"auto: {fit.law_}"
+    alpha_b, scale_b, k_b = fit.bootstrap_params_.T
+    sat_b = fit.bootstrap_saturating_
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x_pow = np.where(alpha_b > 0, np.exp((scale_b - np.log(target)) / alpha_b), np.inf)
+        x_sat = np.where((target > k_b) & (alpha_b > 0),
+                         np.exp(scale_b) * (target - k_b) ** (-1.0 / alpha_b), np.inf)
+    boot = np.where(np.isnan(alpha_b), np.nan, np.where(sat_b, x_sat, x_pow))
+    x_max = float(np.max(fit.x_))
+    if fit.exponent_ <= 0:
+        reason = f"the fitted exponent {fit.exponent_:.3g} is not positive: the loss does not fall with x"
+        return _make_plan(target, law, "x", np.nan, reason, boot, confidence, x_max)
+    if fit.law_ == "saturating":
+        if target <= fit.floor_:
+            reason = (f"target loss {target:.3g} is at or below the fitted floor K = {fit.floor_:.3g} "
+                      f"({100 * fit.confidence:.0f}% interval {fit.floor_interval_[0]:.3g}.."
+                      f"{fit.floor_interval_[1]:.3g}): no amount of this resource alone reaches it")
+            return _make_plan(target, law, "x", np.nan, reason, boot, confidence, x_max)
+        needed = fit.x_c_ * (target - fit.floor_) ** (-1.0 / fit.exponent_)
+    else:
+        needed = (fit.prefactor_ / target) ** (1.0 / fit.exponent_)
+    return _make_plan(target, law, "x", needed, "", boot, confidence, x_max)
+
+
 def plan_joint(
     fit: JointFit, target_loss: float, axis: str, other: float, confidence: float | None = None
 ) -> ResourcePlan:
@@ -232,14 +276,18 @@ def plan_joint(
 
 
 def plan(fit, target_loss: float, **kwargs) -> ResourcePlan:
-    """Dispatch to :func:`plan_power_law`, :func:`plan_saturating` or :func:`plan_joint` by fit type."""
+    """Dispatch to :func:`plan_power_law`, :func:`plan_saturating`, :func:`plan_joint` or
+    :func:`plan_scaling_curve` by fit type."""
     if isinstance(fit, PowerLawFit):
         return plan_power_law(fit, target_loss, **kwargs)
     if isinstance(fit, SaturatingFit):
         return plan_saturating(fit, target_loss, **kwargs)
     if isinstance(fit, JointFit):
         return plan_joint(fit, target_loss, **kwargs)
-    raise ValueError(f"cannot plan with a {type(fit).__name__}; expected a PowerLawFit, SaturatingFit or JointFit")
+    if isinstance(fit, ScalingCurveFit):
+        return plan_scaling_curve(fit, target_loss, **kwargs)
+    raise ValueError(f"cannot plan with a {type(fit).__name__}; expected a PowerLawFit, SaturatingFit, JointFit or "
+                     "ScalingCurveFit")
 
 
 def intrinsic_dimension(num_final: int) -> int:
