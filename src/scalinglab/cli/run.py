@@ -16,7 +16,9 @@ def register(subparsers) -> None:
     p.add_argument("--cache-dir", type=Path, default=Path("cache"), help="where simulated datasets are cached")
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="executor for simulation and sweep")
     p.add_argument("--realizations", type=int, default=5, help="realizations per design point (>= 5)")
-    p.add_argument("--epochs", type=int, default=60, help="maximum training epochs per realization")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epoch budget per realization (default: the job's, QuickstartConfig.epochs; the stopping "
+                   "rule ends most realizations before it)")
     p.add_argument("--seed", type=int, default=0, help="root seed of the whole job")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
@@ -28,8 +30,10 @@ def _run(args) -> int:
 
     if args.realizations < 1:
         raise ValueError(f"--realizations must be >= 1, got {args.realizations}")
+    # only what was given overrides the job's defaults (a CLI default of its own once hid the job's epoch budget)
+    given = {} if args.epochs is None else {"epochs": args.epochs}
     cfg = QuickstartConfig(out=args.out, cache_dir=args.cache_dir, executor=args.executor,
-                           realizations=args.realizations, epochs=args.epochs, seed=args.seed, quiet=args.quiet)
+                           realizations=args.realizations, seed=args.seed, quiet=args.quiet, **given)
     summary = run_quickstart(cfg)
     print_exponents(Path(summary["index_html"]).parent / "fits.json")
     print(f"\nreport: {summary['index_html']}")
