@@ -3,7 +3,8 @@
 Every realization record (sweep records, ``scalinglab train``'s metrics.json) carries ``status``, one of:
 
 - ``ok``: trained normally (stopped by its early-stopping rule, or by a step budget it was given).
-- ``diverged``: a training or validation loss was NaN or infinite, no epoch reached a finite validation loss
+- ``diverged``: a validation loss was NaN or infinite (training stops there; a NaN training loss makes the
+  parameters, hence the next validation loss, NaN), no epoch reached a finite validation loss
   (``best_val_loss`` inf, ``best_epoch`` 0), or a test metric is not finite. Its metrics are those of a broken
   or untrained network.
 - ``not_better_than_mean``: its test MSE (standardized units) is not below the test MSE of predicting the
