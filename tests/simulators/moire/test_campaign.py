@@ -254,3 +254,33 @@ def test_cli_no_recombine_is_recorded_and_a_resume_with_recombination_is_refused
     assert main(args) == 2  # the default (recombination on) is another configuration: refused, store untouched
     assert "different configuration" in capsys.readouterr().err
     assert DatasetStore.open(out).num_samples == 2
+
+
+def test_progress_within_a_chunk_names_the_draws_and_the_angle(tmp_path, monkeypatch):
+    """A chunk at the small angles takes minutes: the bar hears which draws are being relaxed, per angle."""
+    import contextlib
+
+    import scalinglab.simulators.moire.campaign as campaign
+
+    running: list[str] = []
+
+    class Recorder:
+        live = True
+
+        def advance(self, n=1):
+            pass
+
+        def set_running(self, text):
+            running.append(text)
+
+    @contextlib.contextmanager
+    def fake_bar(*args, **kwargs):
+        yield Recorder()
+
+    monkeypatch.setattr(campaign, "progress_bar", fake_bar)
+    run_campaign(tmp_path / "p.zarr", 2, seed=1, **{**FAST, "m_values": (8, 9), "chunk_size": 4, "grid": 8}).close()
+    assert running, "no progress within chunks"
+    first = running[0]
+    assert first.startswith("draws 0..") and ": 0/" in first and "relaxed, m = " in first
+    ends = [t for t in running if "m = " not in t]
+    assert ends and all(t.split(": ")[1].split("/")[0] == t.split("/")[1].split(" ")[0] for t in ends)

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -299,8 +300,13 @@ def _hamiltonian(m: int, interlayer: str, dtype: str, device: str = "cpu") -> Mo
                             device=check_device(device))
 
 
-def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, np.ndarray]:
+def simulate_chunk(config: CampaignConfig, start: int, stop: int,
+                   on_angle: Callable[[int, int, int], None] | None = None) -> dict[str, np.ndarray]:
     """Simulate draws ``start..stop-1``: ground states, phases, images (all draws, in draw order).
+
+    Args:
+        on_angle: called as ``on_angle(draws_done, draws_total, m)`` before each twist angle's batch and once at
+            the end (progress within a chunk: a chunk at the small angles takes minutes).
 
     Returns:
         dict of per-draw arrays: "images" [n, 2, H, W] float32, "targets" [n, 3] (theta, J, D), and every aux key of
@@ -315,8 +321,12 @@ def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, n
     out["draw"][:] = p["draw"]
     out["m"][:] = p["m"]
     search = config.search()
+    done = 0
     for m in np.unique(p["m"]):
         sel = np.nonzero(p["m"] == m)[0]
+        if on_angle is not None:
+            on_angle(done, n, int(m))
+        done += len(sel)
         ham = _hamiltonian(int(m), config.interlayer, config.dtype, config.device)
         gs = search_ground_states(ham, p["J"][sel], p["D"][sel], p["seed"][sel], search)
         for key in ("phase", "m_top", "m_bottom", "rev_top", "rev_bottom", "energy_uncertainty", "runner_up_phase",
@@ -333,6 +343,8 @@ def simulate_chunk(config: CampaignConfig, start: int, stop: int) -> dict[str, n
         out["start"][sel] = gs.start
         out["converged"][sel] = gs.converged
         out["images"][sel] = Renderer(ham.lat, config.grid, config.fov_nm, config.quadrant)(gs.spins)
+    if on_angle is not None:
+        on_angle(n, n, -1)
     return out
 
 
@@ -478,7 +490,11 @@ def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick
                     size = min(config.chunk_size, max(8, 3 * need))
                     if config.params is not None:
                         size = min(size, len(config.params) - k)
-                    res = simulate_chunk(config, k, k + size)
+                    def on_angle(done, total, m, first=k):
+                        where = f", m = {m}" if m >= 0 else ""
+                        bar.set_running(f"draws {first}..{first + total - 1}: {done}/{total} relaxed{where}")
+
+                    res = simulate_chunk(config, k, k + size, on_angle)
                     k += size
                     stored, _, _ = _write_chunk(main, fm, res, need, config.include_fm,
                                                 (str(config.device), torch.get_num_threads()))
