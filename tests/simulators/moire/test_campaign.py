@@ -284,3 +284,14 @@ def test_progress_within_a_chunk_names_the_draws_and_the_angle(tmp_path, monkeyp
     assert first.startswith("draws 0..") and ": 0/" in first and "relaxed, m = " in first
     ends = [t for t in running if "m = " not in t]
     assert ends and all(t.split(": ")[1].split("/")[0] == t.split("/")[1].split(" ")[0] for t in ends)
+
+
+def test_non_tty_campaign_writes_periodic_progress_lines(tmp_path, monkeypatch, capsys):
+    """Batch jobs (nohup, Slurm): plain lines at the interval, naming the draws being relaxed."""
+    monkeypatch.setenv("SCALINGLAB_PROGRESS_INTERVAL", "0.05")
+    monkeypatch.delenv("SCALINGLAB_QUIET", raising=False)
+    run_campaign(tmp_path / "p.zarr", 3, seed=2, **{**FAST, "grid": 8}).close()
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "cri3 quick:" in ln]
+    assert len(lines) >= 2  # periodic lines while chunks relax, and the final one
+    assert "3/3 samples (100.0%)" in lines[-1]
+    assert any("running: draws " in ln for ln in lines[:-1])

@@ -470,7 +470,7 @@ def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick
         have = main.num_samples
         if have >= num_samples:
             return main
-        with progress_bar(num_samples, f"cri3 {config.profile}", quiet=quiet, completed=have) as bar:
+        with progress_bar(num_samples, f"cri3 {config.profile}", quiet=quiet, completed=have, unit="samples") as bar:
             if executor == "ray":
                 chunks = _chunk_results_ray(config, start_draw)
                 origin = ("cuda" if str(config.device).startswith("cuda") else "cpu", 1)  # as _chunk_results_ray
