@@ -129,8 +129,12 @@ def test_sweep_grows_in_place_keeping_finished_records(tiny_sweep, tmp_path, cap
     status = sweep_status(out)
     assert (status.num_tasks, status.num_finished, status.realizations_done) == (6, 6, 18)
     assert [r["state"] for r in status.runs] == ["finished"] * 3
+    assert sum(status.statuses.values()) == 18 and set(status.statuses) <= {
+        "ok", "at_epoch_cap", "diverged", "not_better_than_mean"}
     assert main(["sweep", "status", str(out)]) == 0
-    assert "6 finished, 0 pending" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "6 finished, 0 pending" in text
+    assert "18 trained (3 per task): " + ", ".join(f"{n} {k}" for k, n in sorted(status.statuses.items())) in text
 
     # shrinking is refused and leaves the records as they are
     with pytest.raises(SpecError, match="never drops finished points"):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scalinglab.record_status import record_status
 from scalinglab.sweeps.results import ResultsStore
 
 __all__ = ["SweepStatus", "sweep_status"]
@@ -24,6 +26,8 @@ class SweepStatus:
     realizations_done: int
     train_time_s: float
     runs: list[dict[str, Any]] = field(default_factory=list)
+    #: trained realizations by record status (ok, at_epoch_cap, diverged, not_better_than_mean, unknown)
+    statuses: dict[str, int] = field(default_factory=dict)
 
     @property
     def num_pending(self) -> int:
@@ -33,7 +37,8 @@ class SweepStatus:
         lines = [
             f"sweep {self.name} in {self.root}",
             f"tasks          {self.num_finished} finished, {self.num_pending} pending, {self.num_tasks} in all",
-            f"realizations   {self.realizations_done} trained ({self.realizations} per task)",
+            f"realizations   {self.realizations_done} trained ({self.realizations} per task)"
+            + (": " + ", ".join(f"{n} {k}" for k, n in sorted(self.statuses.items())) if self.statuses else ""),
             f"training time  {self.train_time_s / 3600:.2f} h summed over finished tasks",
             f"runs           {len(self.runs)}",
         ]
@@ -85,4 +90,5 @@ def sweep_status(root: str | os.PathLike) -> SweepStatus:
         realizations_done=sum(len(got) for got in done.values()),
         train_time_s=sum(float(r.get("wall_time_s", 0.0)) for f in files for r in f["records"]),
         runs=runs,
+        statuses=dict(Counter(record_status(r) for f in files for r in f["records"])),
     )
