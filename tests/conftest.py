@@ -32,6 +32,39 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def running_texts(monkeypatch):
+    """``record(module)``: replace ``module.progress_bar`` by a bar that records every ``set_running`` text."""
+    import contextlib
+
+    texts: list[str] = []
+
+    class Recorder:
+        live = True
+
+        def advance(self, n=1):
+            pass
+
+        def set_description(self, text):
+            pass
+
+        def set_completed(self, n):
+            pass
+
+        def set_running(self, text):
+            texts.append(text)
+
+    @contextlib.contextmanager
+    def fake_bar(*args, **kwargs):
+        yield Recorder()
+
+    def record(module):
+        monkeypatch.setattr(module, "progress_bar", fake_bar)
+        return texts
+
+    return record
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

@@ -176,35 +176,12 @@ def test_non_tty_progress_lines(tiny_sweep, tmp_path, monkeypatch, capsys):
     assert "9/36 realizations (25.0%)" in last and "/min" in last and "eta" in last and "last: fcn_l2" in last
 
 
-def test_in_task_progress_names_the_running_task_and_its_epochs(tiny_sweep, tmp_path, monkeypatch):
+def test_in_task_progress_names_the_running_task_and_its_epochs(tiny_sweep, tmp_path, running_texts):
     """The local executor relays every epoch of the running ensemble to the sweep bar (no terminal needed)."""
-    import contextlib
-
     import scalinglab.sweeps.runner as runner
 
     spec, _ = tiny_sweep
-    running: list[str] = []
-
-    class Recorder:
-        live = True
-
-        def advance(self, n=1):
-            pass
-
-        def set_description(self, text):
-            pass
-
-        def set_completed(self, n):
-            pass
-
-        def set_running(self, text):
-            running.append(text)
-
-    @contextlib.contextmanager
-    def fake_bar(*args, **kwargs):
-        yield Recorder()
-
-    monkeypatch.setattr(runner, "progress_bar", fake_bar)
+    running = running_texts(runner)
     run_sweep(spec, tmp_path / "res", max_tasks=2)
     epochs = [t for t in running if t]
     assert len(epochs) >= 2 * 4 - 2  # 4 epochs per task (fewer where early stopping ends the ensemble)

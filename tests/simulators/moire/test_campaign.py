@@ -256,28 +256,11 @@ def test_cli_no_recombine_is_recorded_and_a_resume_with_recombination_is_refused
     assert DatasetStore.open(out).num_samples == 2
 
 
-def test_progress_within_a_chunk_names_the_draws_and_the_angle(tmp_path, monkeypatch):
+def test_progress_within_a_chunk_names_the_draws_and_the_angle(tmp_path, running_texts):
     """A chunk at the small angles takes minutes: the bar hears which draws are being relaxed, per angle."""
-    import contextlib
-
     import scalinglab.simulators.moire.campaign as campaign
 
-    running: list[str] = []
-
-    class Recorder:
-        live = True
-
-        def advance(self, n=1):
-            pass
-
-        def set_running(self, text):
-            running.append(text)
-
-    @contextlib.contextmanager
-    def fake_bar(*args, **kwargs):
-        yield Recorder()
-
-    monkeypatch.setattr(campaign, "progress_bar", fake_bar)
+    running = running_texts(campaign)
     run_campaign(tmp_path / "p.zarr", 2, seed=1, **{**FAST, "m_values": (8, 9), "chunk_size": 4, "grid": 8}).close()
     assert running, "no progress within chunks"
     first = running[0]
