@@ -505,6 +505,10 @@ def run_campaign(out: str | os.PathLike, num_samples: int, profile: str = "quick
     return main
 
 
+#: Object store of a Ray instance started by a campaign (bytes).
+RAY_OBJECT_STORE_BYTES = 512 * 1024**2
+
+
 def _chunk_results_ray(config: CampaignConfig, start: int):
     """Chunks as Ray tasks, a window of them in flight, yielded in draw order (the driver writes).
 
@@ -515,7 +519,10 @@ def _chunk_results_ray(config: CampaignConfig, start: int):
     import ray
 
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # Capped object store: a chunk's images are ~20 MB (256 draws of 2 x 100 x 100 float32) and only a
+        # window of chunks is in flight (Ray's default would reserve 30% of the machine's memory).
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 object_store_memory=RAY_OBJECT_STORE_BYTES)
     gpu = str(config.device).startswith("cuda")
     remote = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0)(_ray_chunk)
     avail = ray.available_resources()
