@@ -54,6 +54,9 @@ def running_texts(monkeypatch):
         def set_running(self, text):
             texts.append(text)
 
+        def set_work(self, done, total):
+            pass
+
     @contextlib.contextmanager
     def fake_bar(*args, **kwargs):
         yield Recorder()

@@ -7,7 +7,9 @@ thread writes one line every ``SCALINGLAB_PROGRESS_INTERVAL`` seconds (default 6
 
 A caller that knows what is running inside a unit of work (the sweep: the task and its epochs) tells the bar
 with ``set_running(text)``: a terminal bar shows it to the right of the ETA, the plain lines append
-``running: <text>``. ``bar.live`` is False for the silent bar (nothing to tell).
+``running: <text>``. A caller whose units differ in cost gives the estimated work with ``set_work(done, total)``,
+and the ETA extrapolates this run's pace over the work left instead of over the count. ``bar.live`` is False for
+the silent bar (nothing to tell).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 DEFAULT_LOG_INTERVAL_S = 60.0
 
@@ -47,6 +50,7 @@ class _LogBar:
         self._start_done = self._done = completed
         self._last = ""
         self._running = ""
+        self._work: tuple[float, float] | None = None  # (done, total) estimated work of this run, for the ETA
         self._t0 = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -68,11 +72,14 @@ class _LogBar:
 
     def write_line(self) -> None:
         with self._lock:
-            done, total, last, running = self._done, self._total, self._last, self._running
+            done, total, last, running, work = self._done, self._total, self._last, self._running, self._work
         elapsed = time.monotonic() - self._t0
         pct = f" ({100 * done / total:.1f}%)" if total else ""
         rate = (done - self._start_done) / elapsed * 60 if elapsed > 0 else 0.0
-        eta = _duration((total - done) / rate * 60) if rate > 0 else "unknown"
+        remaining = _remaining_by_work(elapsed, work)
+        if remaining is None and rate > 0:
+            remaining = (total - done) / rate * 60
+        eta = _duration(remaining) if remaining is not None else "unknown"
         stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
         tail = (f", last: {last}" if last else "") + (f", running: {running}" if running else "")
         line = (f"{stamp} {self._title}: {done:g}/{total:g} {self._unit}{pct}, {rate:.3g}/min, "
@@ -96,6 +103,28 @@ class _LogBar:
     def set_running(self, text: str) -> None:
         with self._lock:
             self._running = text
+
+    def set_work(self, done: float, total: float) -> None:
+        with self._lock:
+            self._work = (float(done), float(total))
+
+
+def _remaining_by_work(elapsed: float, work: tuple[float, float] | None) -> float | None:
+    """Seconds left if the rest of the estimated work goes at this run's pace so far; None without an estimate."""
+    if work is None or work[0] <= 0 or work[1] <= 0:
+        return None
+    return elapsed * max(work[1] - work[0], 0.0) / work[0]
+
+
+class _EtaColumn(TimeRemainingColumn):
+    """Time remaining from the estimated work (``set_work``) when the caller gives it, else rich's own (count rate)."""
+
+    def render(self, task):
+        remaining = _remaining_by_work(task.elapsed or 0.0, task.fields.get("work"))
+        if remaining is None:
+            return super().render(task)
+        h, rem = divmod(int(round(remaining)), 3600)
+        return Text(f"{h}:{rem // 60:02d}:{rem % 60:02d}", style="progress.remaining")  # as rich's own column
 
 
 def _enabled(quiet: bool) -> bool:
@@ -132,6 +161,12 @@ class _Bar:
         if self._progress is not None:
             self._progress.update(self._task, running=f"running: {text}" if text else "")
 
+    def set_work(self, done: float, total: float) -> None:
+        """Estimated work done / in all of this run (any unit, e.g. FLOPs): the ETA follows it instead of the count
+        (units of very different cost, such as the tasks of a sweep, make a count-based ETA misleading)."""
+        if self._progress is not None:
+            self._progress.update(self._task, work=(float(done), float(total)))
+
 
 @contextmanager
 def progress_bar(total: float, description: str, *, quiet: bool = False, completed: float = 0,
@@ -162,7 +197,7 @@ def progress_bar(total: float, description: str, *, quiet: bool = False, complet
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
-        TimeRemainingColumn(),
+        _EtaColumn(),
         TextColumn("{task.fields[running]}"),
     )
     with Progress(*columns, console=console, transient=False) as prog:

@@ -199,3 +199,23 @@ def test_non_tty_lines_name_the_running_task(tiny_sweep, tmp_path, monkeypatch, 
         bar.set_running("fcn 8 N_D=64 J: epoch 3/4, 2/3 training")
         bar.write_line()
     assert "running: fcn 8 N_D=64 J: epoch 3/4, 2/3 training" in capsys.readouterr().err
+
+
+def test_eta_follows_the_estimated_work_not_the_count(monkeypatch, capsys):
+    """Tasks differ in cost by orders of magnitude: with set_work the ETA extrapolates the work left."""
+    import scalinglab.progress as progress
+
+    monkeypatch.setenv("SCALINGLAB_PROGRESS_INTERVAL", "3600")
+    monkeypatch.delenv("SCALINGLAB_QUIET", raising=False)
+    clock = [1000.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    with progress.progress_bar(10, "sweep w", unit="realizations") as bar:
+        bar.advance(5)  # half the realizations ...
+        bar.set_work(10.0, 100.0)  # ... but a tenth of the work
+        clock[0] += 60.0
+        bar.write_line()
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "5/10 realizations" in line and "eta 9m00s" in line  # 60 s per 10 units, 90 units left
+        bar.set_work(0.0, 0.0)  # no estimate: the count rate (5 per minute, 5 left)
+        bar.write_line()
+        assert "eta 1m00s" in capsys.readouterr().err.strip().splitlines()[-1]

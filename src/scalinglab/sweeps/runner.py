@@ -284,7 +284,7 @@ def run_sweep(
         spec_path = Path(spec)
         spec = load_spec(spec_path)
     tasks, common, resolved = plan_sweep(spec, out)
-    check_tasks(spec, tasks, common, executor)
+    num_params = check_tasks(spec, tasks, common, executor)
     ensure_writable(out, "results directory")
     results = ResultsStore(out)
     with results.lock():
@@ -310,17 +310,22 @@ def run_sweep(
         total = num_done + sum(len(t.seeds) for t in pending)  # the bar counts the whole sweep
         if max_tasks is not None:
             pending = pending[:max_tasks]
+        # for the ETA (a task that grows by realizations is a new task id: then the count drives the ETA)
+        costs = ({t.task_id: estimated_flops(t, num_params[t.task_id]) for t in pending}
+                 if all(t.task_id in num_params for t in pending) else None)
         _run_pending(spec, results, pending, (num_done, total), common, resolved, executor, address, num_cpus,
-                     quiet, grown)
+                     quiet, grown, costs)
     return results
 
 
 def _run_pending(spec: SweepSpec, results: ResultsStore, pending: list[Task], counts: tuple[int, int],
                  common: dict[str, Any], resolved: dict[str, Any], executor: str, address: str | None,
-                 num_cpus: int | None, quiet: bool, grown: list[str]) -> None:
+                 num_cpus: int | None, quiet: bool, grown: list[str], costs: dict[str, float] | None = None) -> None:
     """Train ``pending`` and keep the run log (environment.json) current: a killed run stays in it.
 
-    ``counts``: (realizations finished before this run, realizations of the whole sweep).
+    ``counts``: (realizations finished before this run, realizations of the whole sweep). ``costs``: estimated
+    FLOPs per pending task (``estimated_flops``): the bar's ETA follows them, as the tasks of a sweep differ in cost
+    by orders of magnitude (the largest N_D and width come last).
     """
     num_done, total = counts
     out = results.root
@@ -344,6 +349,10 @@ def _run_pending(spec: SweepSpec, results: ResultsStore, pending: list[Task], co
     try:
         with progress_bar(total, f"sweep {spec.name}", quiet=quiet, completed=num_done, unit="realizations") as bar:
             runner = get_executor(executor, address=address, num_cpus=num_cpus)
+            work_total = sum((costs or {}).values())
+            work_done = 0.0
+            if work_total > 0:
+                bar.set_work(0.0, work_total)
             on_epoch = None
             if bar.live:
                 def on_epoch(task, p) -> None:  # in-task progress: the running task and its epochs
@@ -355,6 +364,9 @@ def _run_pending(spec: SweepSpec, results: ResultsStore, pending: list[Task], co
                         rec["target_unit"] = units.get(task.target, "")
                     results.write_task(task.task_id, asdict(task), records)
                     bar.advance(len(task.seeds))
+                    if work_total > 0:
+                        work_done += costs.get(task.task_id, 0.0)
+                        bar.set_work(work_done, work_total)
                     bar.set_description(task_name(task))  # the last finished task
                     bar.set_running("")
                     run_info["tasks_finished"] += 1
