@@ -38,7 +38,10 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument("--size", type=int, help="grid side length overriding the profile's (square grid)")
     p.add_argument("--ramp-time", type=float, help="ramp time T of Eq. 2 overriding the profile's")
-    p.add_argument("--k0", choices=["lattice", "zero"], help="dipolar k=0 convention (default: lattice)")
+    p.add_argument("--k0", choices=["absorbed_x2.5", "absorbed", "lattice", "zero"],
+                   help="dipolar convention (default absorbed_x2.5: local part of the 1/r^3 sum absorbed into A0, "
+                        "field 2.5*gamma; 'lattice' was the default before and is what older stores used; see "
+                        "simulators/tdgl/kernel.py). Stored with the campaign; resume a store with its own value")
     p.add_argument("--maps", action="store_true",
                    help="simulate spatially varying D instead (inner region D_in, outer frame D=1.0, J=2.0; "
                         "paper 4 Fig. 5)")

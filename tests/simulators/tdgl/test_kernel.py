@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from scalinglab.simulators.tdgl import LATTICE_SUM_C, dipolar_kernel_fourier, dipolar_kernel_real
+from scalinglab.simulators.tdgl import (
+    K0_CONVENTIONS,
+    LATTICE_SUM_C,
+    dipolar_kernel_fourier,
+    dipolar_kernel_real,
+    linear_growth_rate,
+)
 from scalinglab.simulators.tdgl.kernel import laplacian_eigenvalues
 
 
@@ -16,6 +22,11 @@ def test_kernel_sum_is_the_square_lattice_constant(shape):
     assert abs(kern.sum() - LATTICE_SUM_C) < 1e-6
     assert abs(dipolar_kernel_fourier(shape, k0="lattice")[0, 0] - LATTICE_SUM_C) < 1e-6
     assert dipolar_kernel_fourier(shape, k0="zero")[0, 0] == 0.0
+    # The absorbed conventions remove the local constant C at every k: K_hat(k) - C, times the field factor.
+    lattice = dipolar_kernel_fourier(shape, k0="lattice")
+    np.testing.assert_allclose(dipolar_kernel_fourier(shape, k0="absorbed"), lattice - lattice[0, 0], atol=1e-12)
+    np.testing.assert_allclose(dipolar_kernel_fourier(shape, k0="absorbed_x2.5"),
+                               2.5 * (lattice - lattice[0, 0]), atol=1e-12)
 
 
 def _direct_image_sum(m: np.ndarray, radius: int) -> np.ndarray:
@@ -38,10 +49,15 @@ def test_fft_dipolar_equals_direct_real_space_sum():
     m = gen.standard_normal((6, 8))
     m -= m.mean()
     direct = _direct_image_sum(m, radius=100)
-    for k0 in ("zero", "lattice"):  # identical for zero-mean m: the conventions differ only at k = 0
+    # "zero" and "lattice" differ only at k = 0 (identical for zero-mean m); the absorbed conventions add the
+    # local term -C m(r) (the k-independent part moved into A0) and multiply by their field factor.
+    expected = {"zero": direct, "lattice": direct, "absorbed": direct - LATTICE_SUM_C * m,
+                "absorbed_x2.5": 2.5 * (direct - LATTICE_SUM_C * m)}
+    assert set(expected) == set(K0_CONVENTIONS)
+    for k0, want in expected.items():
         khat = torch.as_tensor(dipolar_kernel_fourier(m.shape, k0=k0))
         fft = torch.fft.irfft2(torch.fft.rfft2(torch.as_tensor(m)) * khat, s=m.shape).numpy()
-        np.testing.assert_allclose(fft, direct, atol=2e-4)
+        np.testing.assert_allclose(fft, want, atol=6e-4)  # 2.5x the direct sum's truncation error
     # The minimum-image kernel alone (no periodic images) is measurably wrong: the test can tell them apart.
     h, w = m.shape
     y = np.arange(h)[:, None]
@@ -60,3 +76,36 @@ def test_laplacian_eigenvalues_match_the_stencil():
     lap = np.roll(m, 1, 0) + np.roll(m, -1, 0) + np.roll(m, 1, 1) + np.roll(m, -1, 1) - 4 * m
     spec = np.fft.irfft2(np.fft.rfft2(m) * laplacian_eigenvalues(m.shape), s=m.shape)
     np.testing.assert_allclose(spec, lap, atol=1e-12)
+
+
+def test_absorbed_kernel_is_minus_two_pi_k_at_small_k():
+    # K_hat(k) - C = -2 pi |k| + O(k^2): the slope fixed by the 1/r^3 tail (what the domains feel).
+    n = 256
+    khat = dipolar_kernel_fourier((n, n), k0="absorbed")
+    for i in (1, 2, 4):
+        k = 2 * np.pi * i / n
+        assert khat[0, i] == pytest.approx(-2 * np.pi * k, rel=0.03)
+
+
+J_RANGE = np.round(np.arange(0.1, 2.01, 0.1), 10)  # paper 4 Table III
+
+
+def test_fastest_mode_around_zero_grows_for_every_J_with_the_default():
+    # Closed form (continuum limit of "absorbed_x2.5"): sigma(k) = A0 + 5 pi gamma |k| - J k^2, maximum
+    # A0 + 25 pi^2 gamma^2 / (4 J) = 1 + 0.557 J at |k| = 5 pi gamma / (2 J) = 0.75 for gamma = 0.095 J.
+    shape = (128, 128)
+    for J in J_RANGE:
+        sigma = linear_growth_rate(shape, J, k0="absorbed_x2.5")
+        assert sigma.max() > 1.0  # > A0: the dipolar term destabilises, exchange only cuts off large k
+        closed = 1 + 25 * np.pi**2 * 0.095**2 * J / 4
+        # The lattice kernel bends below 2 pi |k| at k ~ 0.7: measured 1.929 vs 2.113 at J = 2 (-8.7%).
+        assert sigma.max() == pytest.approx(closed, rel=0.10)
+        assert sigma.max() < closed
+        ky, kx = np.unravel_index(np.argmax(sigma), sigma.shape)
+        k = 2 * np.pi * np.hypot(min(ky, shape[0] - ky) / shape[0], kx / shape[1])
+        assert k == pytest.approx(2.5 * np.pi * 0.095, abs=0.15)
+    # The former default keeps the local part: rate 1 - 0.769 J, negative (no domains) from J = 1.3.
+    for J in J_RANGE:
+        lat = linear_growth_rate(shape, J, k0="lattice").max()
+        assert lat == pytest.approx(1 - 0.769 * J, abs=0.03)
+        assert (lat > 0) == (J < 1.3)

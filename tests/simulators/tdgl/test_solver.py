@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from scalinglab.simulators.tdgl import (
+    K0_CONVENTIONS,
     TDGLConfig,
     TDGLSimulator,
     check_time_step,
@@ -19,7 +20,7 @@ def _coeffs(sim, D, J, eta):
     return sim._coefficients(np.asarray(D, float), np.asarray(J, float), eta)
 
 
-@pytest.mark.parametrize("k0", ["zero", "lattice"])
+@pytest.mark.parametrize("k0", K0_CONVENTIONS)
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_uniform_saturated_state_is_a_fixed_point(k0, sign):
     cfg = TDGLConfig(size=(16, 16), dtype="float64", k0=k0)
@@ -34,7 +35,7 @@ def test_uniform_saturated_state_is_a_fixed_point(k0, sign):
     assert torch.all(m == sign)
 
 
-@pytest.mark.parametrize("k0", ["zero", "lattice"])
+@pytest.mark.parametrize("k0", K0_CONVENTIONS)
 def test_small_fourier_mode_grows_at_the_linear_rate(k0):
     # Around m = 0 with h = 0, D = 0: dm/dt = A0 m - gamma K*m + J lap m, so a cosine mode of wavevector k is
     # multiplied by (1 + dt sigma(k)) per Euler step, sigma = A0 - gamma K_hat(k) + J lambda_lap(k).
@@ -136,7 +137,10 @@ def test_hysteresis_loop_is_symmetric():
     # Under m -> -m, h -> -h the ascending branch must be the mirror image, m_up(-h) = -m_down(h), once the
     # state at +-H is the (unique) near-saturated one.
     T = 100.0
-    cfg = _small_config(size=(32, 32), ramp_time=T, record_every=50, full_loop=True, dtype="float32")
+    # The "lattice" convention: at J = 1, D = 1 it saturates at +-H. With the default, reversed domains pinned
+    # by disorder survive +-H (which is how the loop closes at small D), so the two branches start from
+    # different histories and need not mirror each other exactly.
+    cfg = _small_config(size=(32, 32), ramp_time=T, record_every=50, full_loop=True, dtype="float32", k0="lattice")
     sim = TDGLSimulator(cfg)
     res = sim.run(np.array([1.0]), np.array([1.0]), seeds=[4])
     steps_per_T = int(round(T / cfg.dt)) // cfg.record_every

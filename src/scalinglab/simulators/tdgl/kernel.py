@@ -6,20 +6,34 @@ the simulated cell periodically. On the periodic grid this is a circular convolu
 lowest Fourier modes (the kernel decays only as r^-3, so the far images add up to ~ 4 sqrt(2) / L at k = 0
 and reshape the low modes); we sum (2M+1)^2 images explicitly and add the continuum tail beyond them in closed form.
 
-The k = 0 value of the transform, ``K_hat(0) = sum_{r != 0} |r|^-3 = C = 4 zeta(3/2) beta(3/2) ~ 9.0336`` on the
-unit square lattice, multiplies the mean magnetization and so acts as a shape anisotropy ``-gamma C <m>``
-(a demagnetizing field). Paper 4 does not state its convention; ``k0`` selects it:
+Its transform is ``K_hat(k) = C - 2 pi |k| + O(k^2)`` with ``C = K_hat(0) = sum_{r != 0} |r|^-3 = 4 zeta(3/2)
+beta(3/2) ~ 9.0336`` on the unit square lattice. The constant C is the short-distance (local) part of the integral,
+which diverges in the continuum (``int_{|r| > a} d^2r e^{ik.r} / r^3 = 2 pi / a - 2 pi |k| + O(k^2 a)``): it acts
+on every mode like a local term ``-gamma C m``, i.e. a shape anisotropy that lowers A0 to ``A0 - gamma C``. Paper 4
+does not state how it treats it; ``k0`` (the config field keeps its historical name) selects the convention:
 
-- ``"lattice"``: keep ``K_hat(0) = C`` (the plain lattice sum: the uniform state pays its full demagnetizing
-  energy, loops are sheared by ``h_eff = h - gamma C <m>``). Default. With it, saturated states become unstable
-  at small |h| once ``gamma C = 0.858 J`` approaches A0, so the reversal (and the paper's second zero crossing)
-  needs either large J or large D: small D together with small J never completes the loop, which reproduces the
-  excluded corner of paper 4 Table III; patterns are labyrinths and islands near zero magnetization.
-- ``"zero"``: set ``K_hat(0) = 0`` (the mean magnetization feels no demagnetizing field, as when the uniform
-  demagnetizing field is absorbed into the applied field). At H = 0.3 a saturated film then reverses only by
-  nucleation on strongly disordered sites, so most of the Table III grid never crosses zero twice.
+- ``"absorbed_x2.5"`` (default): the local part is absorbed into the anisotropy at every k, ``K_hat(k) - C``
+  (A0 read as the effective anisotropy, shape anisotropy included, so that only the ``-2 pi |k|`` part of the
+  dipolar interaction drives domains; Jagla's own text could not be consulted, so this reading is not taken
+  from it), and the dipolar field is ``2.5 gamma`` times the sum. The factor is a calibration, not a derivation
+  (paper 4 leaves the scale of gamma relative to its pixel implicit): it is the smallest of those tried (1, 1.5,
+  2, 2.25, 2.5, 3) for which the clean film (D = 0.1) held at h = +H = 0.3 keeps a substantial share of reversed
+  domains, and so can complete the loop at the paper's slow ramp, for every J >= 1.3, the range where paper 4
+  Table III keeps every D. Measured at 128^2, ramp to +H in t = 400 then
+  held to t = 4400: mean m 0.995 at J = 1.0, 0.771 at J = 1.3, 0.442 at J = 2.0 (factor 2.25: 1.0 at J = 1.2,
+  0.997 at J = 1.3; factor 2: 1.0 at J = 1.3 and 1.6, 0.895 at J = 2.0). The growth rate around m = 0 is
+  ``sigma(k) = A0 + 2.5 gamma (C - K_hat(k)) + J lambda(k) ~ A0 + 5 pi gamma |k| - J k^2 >= A0 > 0`` for
+  every J.
+- ``"absorbed"``: the same with the field coefficient gamma as printed in Eq. 1 (factor 1). Saturated films
+  then reverse only by nucleation on strongly disordered sites: at D = 0.1 no J <= 2 completes the loop.
+- ``"lattice"`` (the default before): keep ``K_hat(0) = C`` (the plain lattice sum, bare A0). The uniform mode
+  then has anisotropy ``A0 - gamma C = 1 - 0.858 J`` and the fastest-growing mode around m = 0 has rate
+  ``1 - 0.769 J``: for J >= 1.3 the paramagnetic state is stable (no domains, a linear loop, no hysteresis).
+- ``"zero"``: set only ``K_hat(0) = 0`` and keep ``C - 2 pi |k|`` elsewhere (the mean magnetization feels no
+  demagnetizing field); most of the Table III grid never crosses zero twice.
 
-Reference: Mamada et al., arXiv:2305.14764 (paper 4), Eq. 1; Jagla, PRB 72, 094406 (2005).
+Reference: Mamada et al., arXiv:2305.14764 (paper 4), Eq. 1 and Table III; E. A. Jagla, Phys. Rev. B 72, 094406
+(2005), arXiv:cond-mat/0412461 (the model and gamma = 0.095 J).
 """
 
 from __future__ import annotations
@@ -28,7 +42,10 @@ import math
 
 import numpy as np
 
-K0_CONVENTIONS = ("lattice", "zero")
+K0_CONVENTIONS = ("absorbed_x2.5", "absorbed", "lattice", "zero")
+DEFAULT_K0 = "absorbed_x2.5"
+# Multiplier of the dipolar field per convention (see the module docstring).
+DIPOLAR_FIELD_FACTOR = {"absorbed_x2.5": 2.5, "absorbed": 1.0, "lattice": 1.0, "zero": 1.0}
 
 # sum_{n in Z^2 \ 0} |n|^-3 = 4 zeta(3/2) beta(3/2) (Dirichlet beta); zeta(3/2) = 2.6123753486854883,
 # beta(3/2) = 0.8645026534612020 (Zucker, J. Phys. A 7, 1568 (1974)).
@@ -80,12 +97,15 @@ def dipolar_kernel_real(shape: tuple[int, int], min_extent: int = 2048) -> np.nd
     return kern
 
 
-def dipolar_kernel_fourier(shape: tuple[int, int], k0: str = "lattice", min_extent: int = 2048) -> np.ndarray:
-    """Real Fourier transform of the periodised dipolar kernel, laid out for ``torch.fft.rfft2``.
+def dipolar_kernel_fourier(shape: tuple[int, int], k0: str = DEFAULT_K0, min_extent: int = 2048) -> np.ndarray:
+    """Real Fourier transform of the dipolar operator of one convention, laid out for ``torch.fft.rfft2``.
+
+    The solver multiplies it by ``-gamma``: the dipolar term of Eq. 1 is ``-gamma irfft2(K_hat * rfft2(m))``.
 
     Args:
         shape: grid (H, W).
-        k0: convention for the k = 0 mode, ``"lattice"`` (K_hat(0) = C ~ 9.03) or ``"zero"`` (K_hat(0) = 0).
+        k0: convention (module docstring): ``"absorbed_x2.5"`` (default, ``2.5 (K_hat(k) - C)``), ``"absorbed"``
+            (``K_hat(k) - C``), ``"lattice"`` (``K_hat(k)``, K_hat(0) = C ~ 9.03) or ``"zero"`` (K_hat(0) = 0).
         min_extent: see ``dipolar_kernel_real``.
 
     Returns:
@@ -97,7 +117,9 @@ def dipolar_kernel_fourier(shape: tuple[int, int], k0: str = "lattice", min_exte
     khat = np.fft.rfft2(kern).real
     if k0 == "zero":
         khat[0, 0] = 0.0
-    return khat
+    elif k0 in ("absorbed", "absorbed_x2.5"):
+        khat = khat - khat[0, 0]  # khat[0, 0] = sum of the periodised kernel = C (to ~1e-6)
+    return DIPOLAR_FIELD_FACTOR[k0] * khat
 
 
 def laplacian_eigenvalues(shape: tuple[int, int]) -> np.ndarray:
@@ -106,3 +128,21 @@ def laplacian_eigenvalues(shape: tuple[int, int]) -> np.ndarray:
     ky = 2 * np.pi * np.fft.fftfreq(h)[:, None]
     kx = 2 * np.pi * np.fft.rfftfreq(w)[None, :]
     return 2 * np.cos(kx) + 2 * np.cos(ky) - 4
+
+
+def linear_growth_rate(shape: tuple[int, int], J: float, k0: str = DEFAULT_K0, A0: float = 1.0,
+                       gamma_over_J: float = 0.095) -> np.ndarray:
+    """Growth rate of each Fourier mode of Eq. 1 linearised around m = 0 at h = 0, D = 0.
+
+    ``dm/dt = A0 m - gamma K * m + J lap m`` gives ``sigma(k) = A0 - gamma K_hat(k) + J lambda(k)`` with
+    ``lambda(k) = 2 cos kx + 2 cos ky - 4`` (K_hat of the convention, factor included). In the continuum limit
+    of ``"absorbed_x2.5"``: ``sigma(k) = A0 + 5 pi gamma |k| - J k^2``, fastest at ``|k| = 5 pi gamma / (2 J)``
+    = 0.75 with ``sigma_max = A0 + 25 pi^2 gamma^2 / (4 J) = A0 + 0.557 J`` (> 0 for every J; on the lattice the
+    kernel bends below ``2 pi |k|`` there, which lowers it by up to ~10%); for ``"lattice"`` the same reasoning
+    gives ``1 - 0.858 J + 0.089 J`` = ``1 - 0.769 J``.
+
+    Returns:
+        ``[H, W // 2 + 1]`` rates in rfft2 layout (time^-1).
+    """
+    khat = dipolar_kernel_fourier(shape, k0=k0)
+    return A0 - gamma_over_J * J * khat + J * laplacian_eigenvalues(shape)

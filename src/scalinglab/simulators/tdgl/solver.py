@@ -28,7 +28,7 @@ import torch
 
 from scalinglab.seeding import rng
 from scalinglab.simulators.tdgl import protocol
-from scalinglab.simulators.tdgl.kernel import K0_CONVENTIONS, dipolar_kernel_fourier
+from scalinglab.simulators.tdgl.kernel import DEFAULT_K0, K0_CONVENTIONS, dipolar_kernel_fourier
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Grid points per CPU slice of the batch (see ``TDGLSimulator.step``): one 256 x 256 member.
@@ -47,9 +47,12 @@ class TDGLConfig:
         H: field amplitude of Eq. 2 (paper: 0.3).
         ramp_time: T of Eq. 2, the time from h = 0 to h = H (paper: 1e5; quick profiles use less).
         m0_amplitude: initial m uniform in [-a, a] (paper: 0.05).
-        k0: dipolar k = 0 convention, see ``kernel.py`` ("lattice", default, or "zero").
+        k0: dipolar convention, see ``kernel.py`` ("absorbed_x2.5", default; "absorbed", "lattice" (the default
+            before), "zero"). Stored with every campaign, so stores written with another convention keep theirs.
         capture_crossing: which zero crossing of the mean magnetization, counted from the start of the
             descending branch (t >= T), is captured: 1 = descending branch, 2 = ascending branch (paper: "second").
+            A crossing counts only in the direction the field moves and opposite to the last counted one, so
+            jitter of the mean around zero never counts twice.
         record_every: steps between two points of the recorded hysteresis loop (mean m vs h).
         check_every: steps between divergence checks (one host synchronisation each).
         divergence_threshold: |m| beyond which a member counts as diverged (physical |m| <= 1).
@@ -66,7 +69,7 @@ class TDGLConfig:
     H: float = 0.3
     ramp_time: float = 1e5
     m0_amplitude: float = 0.05
-    k0: str = "lattice"
+    k0: str = DEFAULT_K0
     capture_crossing: int = 2
     record_every: int = 100
     check_every: int = 1000
@@ -141,6 +144,8 @@ class TDGLResult:
         loop_h: ``[n]`` field at the recorded points of the hysteresis loop.
         loop_m: ``[B, n]`` mean magnetization at those points (NaN after a member stopped or diverged).
         final_m: ``[B, H, W]`` float32 state at the end of the run.
+        capture_m: ``[B, H, W]`` float32 continuous (unbinarized) state at the captured crossing (0 where not
+            captured); ``patterns`` is its sign.
         steps_run: steps integrated.
     """
 
@@ -153,6 +158,7 @@ class TDGLResult:
     loop_m: np.ndarray
     final_m: np.ndarray
     steps_run: int
+    capture_m: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -276,6 +282,7 @@ class TDGLSimulator:
         loop_m = torch.full((b, num_rec), float("nan"), dtype=self.dtype, device=dev)
         loop_h = np.full(num_rec, np.nan)
         crossings = torch.zeros(b, dtype=torch.int32, device=dev)
+        last_dir = torch.zeros(b, dtype=torch.int32, device=dev)  # direction of the last counted crossing
         diverged = torch.zeros(b, dtype=torch.bool, device=dev)
         cap_step = torch.full((b,), -1, dtype=torch.int64, device=dev)
         cap_state = torch.zeros_like(m)
@@ -284,19 +291,28 @@ class TDGLSimulator:
         prev_mean = None
 
         steps_run = 0
+        h_prev = float("nan")  # set at the end of every step; read only once armed (n > arm_step)
         for n in range(total):
             t = n * dt
+            h_now = field_fn(t)  # one host evaluation per step, reused below
             record = n % cfg.record_every == 0
             armed = n >= arm_step
             if record or armed:
                 mean = m.mean(dim=(1, 2))  # [B]
             if record:
-                loop_h[n // cfg.record_every] = field_fn(t)
+                loop_h[n // cfg.record_every] = h_now
                 loop_m[:, n // cfg.record_every] = mean
             if armed:
                 if prev_mean is not None:
-                    # A strict sign change of the mean (a diverged member, zeroed below, never crosses).
-                    crossed = (mean * prev_mean) < 0
+                    # A strict sign change of the mean (a diverged member, zeroed below, never crosses) counts
+                    # only when it goes the way the field goes and not the way of the last counted one: near
+                    # m = 0 the mean can jitter (+ - + on the descending branch), and the paper's second zero
+                    # is the one on the ascending branch (Fig. 2), not a jitter of the first.
+                    dh = h_now - h_prev
+                    field_dir = 0 if dh == 0 else (1 if dh > 0 else -1)
+                    direction = torch.where(mean > prev_mean, 1, -1).to(torch.int32)
+                    crossed = ((mean * prev_mean) < 0) & (direction == field_dir) & (direction != last_dir)
+                    last_dir = torch.where(crossed, direction, last_dir)
                     crossings += crossed.to(torch.int32)
                     newly = crossed & (crossings == target)
                     cap_state = torch.where(newly[:, None, None], m, cap_state)
@@ -307,7 +323,8 @@ class TDGLSimulator:
                 diverged |= ~(m.abs().amax(dim=(1, 2)) <= cfg.divergence_threshold)
                 # Zero diverged members so NaN/inf never leaks into later arithmetic or crossings.
                 m = torch.where(diverged[:, None, None], zero, m)
-            self.step(m, field_fn(t), a, neg_gamma_khat, Jt)
+            self.step(m, h_now, a, neg_gamma_khat, Jt)
+            h_prev = h_now
             steps_run = n + 1
             if (n + 1) % cfg.check_every == 0:
                 if on_chunk is not None:
@@ -327,6 +344,8 @@ class TDGLSimulator:
         cap_step_np = cap_step.cpu().numpy()
         patterns = torch.where(cap_state > 0, 1, -1).to(torch.int8).cpu().numpy()
         patterns[~captured_np] = 0
+        capture_m = cap_state.cpu().numpy().astype(np.float32)
+        capture_m[~captured_np] = 0.0
         cap_time = np.where(captured_np, cap_step_np * dt, np.nan)
         cap_field = np.array([field_fn(t) if np.isfinite(t) else np.nan for t in cap_time])
         num_done = steps_run // cfg.record_every + 1
@@ -340,4 +359,5 @@ class TDGLSimulator:
             loop_m=loop_m[:, :num_done].cpu().numpy().astype(np.float64),
             final_m=m.cpu().numpy().astype(np.float32),
             steps_run=steps_run,
+            capture_m=capture_m,
         )
