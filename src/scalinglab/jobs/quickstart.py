@@ -43,8 +43,8 @@ batch_size = 64
 
 
 # Measured by replaying the validation histories of a reduced grid (widths 16, 64 x N_D 256, 2048 x 3 targets x 5,
-# trained 300 epochs without stopping): the old recipe (60 epochs, patience 20) left 50 of 55 realizations at
-# the cap; 100 epochs with patience 10 and min_rel_improvement 0.01 leave 8 of 55, for about 1.5x the old
+# trained 300 epochs without stopping): the old recipe (60 epochs, patience 20) left 55 of 60 realizations at
+# the cap; 100 epochs with patience 10 and min_rel_improvement 0.01 leave 9 of 60, for about 1.5x the old
 # training work (an ensemble trains until its last member stops). README, "Quickstart".
 EPOCHS = 100
 MIN_REL_IMPROVEMENT = 0.01

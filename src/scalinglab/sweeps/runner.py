@@ -310,9 +310,9 @@ def run_sweep(
         total = num_done + sum(len(t.seeds) for t in pending)  # the bar counts the whole sweep
         if max_tasks is not None:
             pending = pending[:max_tasks]
-        # for the ETA (a task that grows by realizations is a new task id: then the count drives the ETA)
-        costs = ({t.task_id: estimated_flops(t, num_params[t.task_id]) for t in pending}
-                 if all(t.task_id in num_params for t in pending) else None)
+        # for the ETA; by design point, as a batch of a point's remaining realizations is a task of its own
+        point_params = {t.point_key: num_params[t.task_id] for t in tasks}
+        costs = {t.task_id: estimated_flops(t, point_params[t.point_key]) for t in pending}
         _run_pending(spec, results, pending, (num_done, total), common, resolved, executor, address, num_cpus,
                      quiet, grown, costs)
     return results
