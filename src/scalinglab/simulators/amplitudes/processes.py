@@ -39,9 +39,15 @@ from scalinglab.simulators.amplitudes.berends_giele import (
 from scalinglab.simulators.amplitudes.kinematics import mdot, validate_momenta
 
 MASS_Z = 91.1876  # GeV (PDG)
+MASS_W = 80.369  # GeV (PDG 2024)
+MASS_H = 125.20  # GeV (PDG 2024)
+MASS_T = 172.57  # GeV (PDG 2024, direct measurements)
 
-_PARTICLE_STATES = {"g": 16, "q": 6, "q~": 6, "e+": 2, "e-": 2}
-_PARTICLE_MASS = {"g": 0.0, "q": 0.0, "q~": 0.0, "e+": 0.0, "e-": 0.0, "mu+": 0.0, "mu-": 0.0, "Z": MASS_Z}
+# incoming helicity x colour states (for ``average=True``); flavoured quarks u, d... count like q
+_PARTICLE_STATES = {"g": 16, "q": 6, "q~": 6, "u": 6, "u~": 6, "d": 6, "d~": 6, "e+": 2, "e-": 2}
+_PARTICLE_MASS = {"g": 0.0, "q": 0.0, "q~": 0.0, "u": 0.0, "u~": 0.0, "d": 0.0, "d~": 0.0, "e+": 0.0, "e-": 0.0,
+                  "mu+": 0.0, "mu-": 0.0, "a": 0.0, "Z": MASS_Z, "W+": MASS_W, "W-": MASS_W, "H": MASS_H,
+                  "t": MASS_T, "t~": MASS_T}
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,7 @@ def _make_processes() -> dict[str, Process]:
         cf = partial(closed_forms.qq_vg, mass=MASS_Z) if m == 1 else None
         procs.append(Process("q q~ > Z" + " g" * m, ("q", "q~"), ("Z",) + ("g",) * m, cf,
                              partial(_chunk_call, partial(bg_qq_vector_gluons, mass=MASS_Z), chunk)))
+    # processes implemented in their own modules register here (one extend line per module)
     return {p.name: p for p in procs}
 
 
