@@ -17,7 +17,7 @@ def test_store_layout_and_targets(tmp_path):
         assert store.input_shape == (16,)
         x = store.inputs()
         amp2 = store.targets(["amp2"])[:, 0]
-        assert store.metadata["intrinsic_dimension"] == 2
+        assert store.metadata["phase_space_dimension"] == 1  # fixed sqrt(s): 3 n_f - 5 (the scattering angle)
         assert store.metadata["config"]["cuts"]["min_pt"] == 10.0
         assert store.aux("weight").shape == (300,)
     p = x.reshape(300, 4, 4)

@@ -1,18 +1,29 @@
-"""Amplitude datasets: RAMBO events and exact |M|^2 appended to a dataset store, resumable.
+"""Amplitude datasets: phase-space events and exact |M|^2 appended to a dataset store, resumable.
 
-Store layout written by :func:`simulate_amplitudes`:
+Two samplings (``simulate_amplitudes``):
+
+- **hadronic** (``collider_energy`` given, the paper's kind of data): partonic sqrt(s_hat) from parton
+  luminosities at a proton-proton collider, RAMBO, cuts in the laboratory frame, hit-or-miss unweighting against
+  the maximum weight of a calibration sample (``hadronic``); the events follow the physical distribution
+  ``dsigma``; |M|^2 depends on ``d = 3 n_f - 4`` variables;
+- **fixed** (``sqrt_s`` given): flat RAMBO at one centre-of-mass energy, weighted (the weights are stored);
+  ``d = 3 n_f - 5``.
+
+Store layout:
 
 - ``inputs``: [N, 4 n] float64 momenta, particle-major ``(E, px, py, pz)`` per particle, incoming first in the
-  order of the process string (GeV);
+  order of the process string (GeV; hadronic: laboratory frame);
 - ``targets``: ``amp2`` [N, 1] float64, |M|^2 summed over helicities and colours with couplings = 1
   (unit ``GeV^(8-2n)``);
-- ``aux/weight``: [N] RAMBO phase-space weights (GeV^(2 n_f - 4));
-- metadata: ``producer = "amplitudes"``, ``config`` (process, sqrt_s, seed, cuts, method, batch_size) and
-  the conventions (particles, masses, n_f, intrinsic dimension 3 n_f - 4, averaging factor, cut acceptance).
+- ``aux/weight``: [N] fixed: RAMBO phase-space weights (GeV^(2 n_f - 4)); hadronic: the event weight before
+  unweighting (GeV^-2); hadronic also ``aux/sqrt_s_hat`` [N] (GeV);
+- metadata: ``producer = "amplitudes"``, ``config`` (the resolved options, checked on resume), the conventions
+  (particles, masses, n_f, ``sampling``, ``phase_space_dimension`` d, averaging factor) and, hadronic, the
+  ``unweighting`` record (w_max, calibration size, expected efficiency, cut acceptance).
 
-Batch ``k`` of ``batch_size`` events is drawn from ``derive_seed(seed, "amplitudes", k)``, so the samples do not
-depend on where a run was interrupted: the commit state ``{"num_done": n}`` says where to continue, and the
-partly stored batch is regenerated in full and its stored part skipped.
+Batch ``k`` is drawn from ``derive_seed(seed, "amplitudes", k)`` (hadronic: ``"amplitudes-hadronic"``), so the
+samples do not depend on where a run was interrupted: the commit state says where to continue, and the partly
+stored batch is regenerated in full and its stored part skipped.
 """
 
 from __future__ import annotations
@@ -20,49 +31,83 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 
+import numpy as np
+
 from scalinglab.progress import progress_bar
 from scalinglab.seeding import derive_seed
+from scalinglab.simulators.amplitudes.hadronic import HadronicSampler, phase_space_dimension, unweight
 from scalinglab.simulators.amplitudes.phase_space import Cuts, generate_events
 from scalinglab.simulators.amplitudes.processes import get_process, squared_amplitude
 
+CALIBRATION_EVENTS = 50_000  # weighted events whose largest weight is the unweighting w_max
 
-def amplitude_store_config(process: str, sqrt_s: float, seed: int, cuts: Cuts, method: str,
-                           batch_size: int) -> dict:
-    """The resolved configuration stored in (and checked against) the dataset metadata."""
-    return {
-        "process": get_process(process).name,
-        "sqrt_s": float(sqrt_s),
-        "seed": int(seed),
-        "cuts": asdict(cuts),
-        "method": method,
-        "batch_size": int(batch_size),
-    }
+
+def dataset_sampling(metadata: dict) -> str:
+    """``hadronic`` or ``fixed`` for an amplitude store (stores written before the hadronic sampler: fixed)."""
+    return "hadronic" if "collider_energy" in metadata.get("config", {}) else "fixed"
+
+
+def dataset_phase_space_dimension(metadata: dict) -> int | None:
+    """The number of variables |M|^2 of the stored events depends on (None if the store is not an amplitude one).
+
+    Read from the sampling, not from the stored ``intrinsic_dimension`` key, which stores written before the
+    hadronic sampler set to 3 n_f - 4 for fixed-sqrt(s) events (wrong by one).
+    """
+    n_f = metadata.get("num_final")
+    if n_f is None:
+        return None
+    return phase_space_dimension(int(n_f), dataset_sampling(metadata))
+
+
+def amplitude_store_config(process: str, sqrt_s: float | None, seed: int, cuts: Cuts, method: str,
+                           batch_size: int, hadronic: dict | None = None) -> dict:
+    """The resolved configuration stored in (and checked against) the dataset metadata.
+
+    ``hadronic`` (collider_energy, pdf, scale_factor, min_sqrt_s_hat, calibration_events) replaces ``sqrt_s``;
+    the fixed-sqrt(s) configuration has the same keys as before the hadronic sampler, so older stores resume.
+    """
+    cfg = {"process": get_process(process).name}
+    if hadronic is None:
+        cfg["sqrt_s"] = float(sqrt_s)
+    else:
+        cfg.update({k: (v if isinstance(v, str) else float(v) if k != "calibration_events" else int(v))
+                    for k, v in hadronic.items()})
+    cfg.update({"seed": int(seed), "cuts": asdict(cuts), "method": method, "batch_size": int(batch_size)})
+    return cfg
 
 
 def simulate_amplitudes(
     out: str | os.PathLike,
     process: str,
     num_samples: int,
-    sqrt_s: float,
+    sqrt_s: float | None = None,
     *,
+    collider_energy: float | None = None,
     seed: int = 0,
     cuts: Cuts | None = None,
     method: str = "auto",
     batch_size: int = 4096,
+    pdf: str = "duke-owens-1",
+    scale_factor: float = 0.5,
+    min_sqrt_s_hat: float = 0.0,
+    calibration_events: int = CALIBRATION_EVENTS,
     quiet: bool = False,
 ):
     """Generate ``num_samples`` events of ``process`` with their |M|^2 into the store at ``out`` (resumable).
 
     Args:
         out: dataset store directory (created, or resumed if it holds the same configuration).
-        process: process string, e.g. ``"g g > g g g"``.
+        process: process string, e.g. ``"q q~ > t t~ H"``.
         num_samples: total number of samples the store should hold when done.
-        sqrt_s: centre-of-mass energy (GeV).
+        sqrt_s: fixed centre-of-mass energy (GeV): flat, weighted RAMBO events (give this or collider_energy).
+        collider_energy: proton-proton collision energy sqrt(S) (GeV): unweighted hadronic events.
         seed: root seed.
-        cuts: acceptance cuts (default: none; for massless final states a minimal invariant or pT cut is
-            advisable, since |M|^2 is singular in soft/collinear limits).
+        cuts: acceptance cuts (default none; a massless final state needs a pT or invariant cut, since |M|^2 is
+            singular in soft/collinear limits).
         method: ``auto``, ``closed`` or ``bg`` (see ``squared_amplitude``).
-        batch_size: events per generated batch (and per commit).
+        batch_size: events per generated batch (hadronic: weighted events per batch, before unweighting).
+        pdf, scale_factor, min_sqrt_s_hat: hadronic sampling options (see ``HadronicSampler``).
+        calibration_events: hadronic: weighted events of the calibration sample that sets w_max.
         quiet: no progress bar.
 
     Returns:
@@ -70,6 +115,9 @@ def simulate_amplitudes(
     """
     from scalinglab.data.store import DatasetStore
 
+    if (sqrt_s is None) == (collider_energy is None):
+        raise ValueError("give exactly one of sqrt_s (fixed centre-of-mass energy) and collider_energy "
+                         "(hadron collider)")
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if batch_size < 1:
@@ -78,50 +126,146 @@ def simulate_amplitudes(
         raise ValueError(f"unknown method '{method}' (known: auto, closed, bg)")
     proc = get_process(process)
     cuts = cuts or Cuts()
-    if not sqrt_s > proc.masses[2:].sum():
-        raise ValueError(f"sqrt_s = {sqrt_s} GeV is below the threshold {proc.masses[2:].sum()} GeV of {proc.name}")
-    cuts.check_feasible(sqrt_s, proc.masses[2:])  # before the store exists: an impossible cut writes nothing
     if method == "closed" and proc.closed_form is None:
         raise ValueError(f"no closed form for '{proc.name}': use method 'bg' or 'auto'")
+    sampler, hadronic = None, None
+    if collider_energy is not None:
+        if calibration_events < 100:
+            raise ValueError(f"calibration_events must be >= 100, got {calibration_events}")
+        # every check (partons, energy, cuts) before the store exists: a bad option writes nothing
+        sampler = HadronicSampler(proc.incoming, proc.masses[2:], collider_energy, cuts=cuts, pdf=pdf,
+                                  scale_factor=scale_factor, min_sqrt_s_hat=min_sqrt_s_hat)
+        hadronic = {"collider_energy": collider_energy, "pdf": pdf, "scale_factor": scale_factor,
+                    "min_sqrt_s_hat": min_sqrt_s_hat, "calibration_events": calibration_events}
+    else:
+        if not sqrt_s > proc.masses[2:].sum():
+            raise ValueError(f"sqrt_s = {sqrt_s} GeV is below the threshold {proc.masses[2:].sum()} GeV of "
+                             f"{proc.name}")
+        cuts.check_feasible(sqrt_s, proc.masses[2:])  # before the store exists: an impossible cut writes nothing
     n = len(proc.particles)
-    config = amplitude_store_config(proc.name, sqrt_s, seed, cuts, method, batch_size)
+    config = amplitude_store_config(proc.name, sqrt_s, seed, cuts, method, batch_size, hadronic)
+    sampling = "fixed" if sampler is None else "hadronic"
+    dim = phase_space_dimension(proc.num_final, sampling)
     metadata = {
         "producer": "amplitudes",
         "config": config,
         "particles": list(proc.particles),
         "masses_gev": proc.masses.tolist(),
         "num_final": proc.num_final,
-        "intrinsic_dimension": 3 * proc.num_final - 4,
-        "input_layout": "momenta [N, 4n]: (E, px, py, pz) per particle in GeV, incoming first",
+        "sampling": sampling,
+        "phase_space_dimension": dim,
+        "intrinsic_dimension": dim,
+        "input_layout": "momenta [N, 4n]: (E, px, py, pz) per particle in GeV, incoming first"
+                        + ("" if sampler is None else ", laboratory frame"),
         "amp2_convention": "tree-level |M|^2 summed over helicities and colours, couplings = 1",
         "average_factor": proc.average_factor,
     }
+    aux = {"weight": ("float64", ())}
+    if sampler is not None:
+        aux["sqrt_s_hat"] = ("float64", ())
+        if not os.path.exists(out):  # w_max is part of the store: computed once, read back on resume
+            metadata["unweighting"] = _calibrate(sampler, proc, method, calibration_events, seed, batch_size)
     store = DatasetStore.open_or_create(
         out,
         input_shape=(4 * n,),
         target_names=["amp2"],
         target_units=[f"GeV^{8 - 2 * n}"],
-        aux_specs={"weight": ("float64", ())},
+        aux_specs=aux,
         metadata=metadata,
         input_dtype="float64",
     )
     try:
-        done = int(store.state.get("num_done", store.num_samples))
-        if done != store.num_samples:
-            raise ValueError(f"store {out} is inconsistent: state says {done} samples, {store.num_samples} stored")
-        with progress_bar(num_samples, f"amplitudes {proc.name}", quiet=quiet, completed=min(done, num_samples)) as bar:
-            while done < num_samples:
-                batch, offset = divmod(done, batch_size)
-                sample = generate_events(batch_size, sqrt_s, proc.masses[2:],
-                                         seed=derive_seed(seed, "amplitudes", batch), cuts=cuts)
-                take = min(batch_size - offset, num_samples - done)
-                p = sample.momenta[offset : offset + take]
-                amp2 = squared_amplitude(proc, p, method=method)
-                done = store.append(p.reshape(take, 4 * n), amp2[:, None], aux={"weight": sample.weights[offset:
-                                    offset + take]}, state={"num_done": done + take,
-                                                            "acceptance_last_batch": sample.metadata["acceptance"]})
-                bar.advance(take)
+        if sampler is None:
+            _fill_fixed(store, proc, num_samples, sqrt_s, seed, cuts, method, batch_size, quiet)
+        else:
+            _fill_hadronic(store, proc, sampler, num_samples, seed, method, batch_size, quiet)
     except BaseException:
         store.close()
         raise
     return store
+
+
+def _fill_fixed(store, proc, num_samples, sqrt_s, seed, cuts, method, batch_size, quiet) -> None:
+    n = len(proc.particles)
+    done = int(store.state.get("num_done", store.num_samples))
+    if done != store.num_samples:
+        raise ValueError(f"store {store.path} is inconsistent: state says {done} samples, {store.num_samples} stored")
+    with progress_bar(num_samples, f"amplitudes {proc.name}", quiet=quiet, completed=min(done, num_samples)) as bar:
+        while done < num_samples:
+            batch, offset = divmod(done, batch_size)
+            sample = generate_events(batch_size, sqrt_s, proc.masses[2:],
+                                     seed=derive_seed(seed, "amplitudes", batch), cuts=cuts)
+            take = min(batch_size - offset, num_samples - done)
+            p = sample.momenta[offset : offset + take]
+            amp2 = squared_amplitude(proc, p, method=method)
+            done = store.append(p.reshape(take, 4 * n), amp2[:, None],
+                                aux={"weight": sample.weights[offset : offset + take]},
+                                state={"num_done": done + take,
+                                       "acceptance_last_batch": sample.metadata["acceptance"]})
+            bar.advance(take)
+
+
+def _weighted_batch(sampler: HadronicSampler, proc, method: str, num: int, rng: np.random.Generator):
+    """Weighted events passing the cuts, with |M|^2 and the full event weight."""
+    ev = sampler.sample(num, rng)
+    ok = ev["passed"]
+    p = ev["momenta"][ok]
+    amp2 = squared_amplitude(proc, p, method=method, rtol=1e-8)
+    weight = ev["weight"][ok] * amp2 * proc.average_factor
+    return p, amp2, weight, ev["sqrt_s_hat"][ok], int(ok.sum())
+
+
+def _calibrate(sampler, proc, method, num_events, seed, batch_size) -> dict:
+    """w_max (the largest weight of a calibration sample of its own seed) and the expected efficiency."""
+    rng = np.random.default_rng(derive_seed(seed, "amplitudes-wmax"))
+    weights, passed, made = [], 0, 0
+    while made < num_events:
+        k = min(batch_size, num_events - made)
+        _, _, w, _, npass = _weighted_batch(sampler, proc, method, k, rng)
+        weights.append(w)
+        passed += npass
+        made += k
+    w = np.concatenate(weights)
+    if w.size == 0 or not np.max(w) > 0:
+        raise ValueError(f"no calibration event of {proc.name} passed the cuts ({num_events} tried): loosen the "
+                         "cuts or raise the collider energy")
+    w_max = float(np.max(w))
+    return {"w_max": w_max, "calibration_events": int(num_events), "cut_acceptance": passed / num_events,
+            "expected_efficiency": float(np.sum(w) / (num_events * w_max)),
+            "mean_weight_gev-2": float(np.sum(w) / num_events)}
+
+
+def _fill_hadronic(store, proc, sampler, num_samples, seed, method, batch_size, quiet) -> None:
+    n = len(proc.particles)
+    w_max = float(store.metadata["unweighting"]["w_max"])
+    st = store.state
+    done = int(st.get("num_done", store.num_samples))
+    if done != store.num_samples:
+        raise ValueError(f"store {store.path} is inconsistent: state says {done} samples, {store.num_samples} stored")
+    batch, offset = int(st.get("batch", 0)), int(st.get("offset", 0))
+    counts = {k: int(st.get(k, 0)) for k in ("generated", "passed_cuts", "accepted", "overweight")}
+    with progress_bar(num_samples, f"amplitudes {proc.name} (unweighted)", quiet=quiet,
+                      completed=min(done, num_samples)) as bar:
+        while done < num_samples:
+            rng = np.random.default_rng(derive_seed(seed, "amplitudes-hadronic", batch))
+            p, amp2, w, rs, npass = _weighted_batch(sampler, proc, method, batch_size, rng)
+            keep, over = unweight(w, w_max, rng)
+            if offset == 0:  # a batch's counts enter once, when it is first opened
+                counts["generated"] += batch_size
+                counts["passed_cuts"] += npass
+                counts["accepted"] += int(keep.sum())
+                counts["overweight"] += over
+            idx = np.flatnonzero(keep)[offset:]
+            take = min(idx.size, num_samples - done)
+            idx = idx[:take]
+            if take == idx.size and offset + take >= int(keep.sum()):
+                next_batch, next_offset = batch + 1, 0
+            else:
+                next_batch, next_offset = batch, offset + take
+            state = {"num_done": done + take, "batch": next_batch, "offset": next_offset, **counts,
+                     "efficiency": counts["accepted"] / max(counts["generated"], 1)}
+            if take:
+                done = store.append(p[idx].reshape(take, 4 * n), amp2[idx, None],
+                                    aux={"weight": w[idx], "sqrt_s_hat": rs[idx]}, state=state)
+                bar.advance(take)
+            batch, offset = next_batch, next_offset

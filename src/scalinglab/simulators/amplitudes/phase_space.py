@@ -28,7 +28,7 @@ def massless_volume(num_particles: int, s: float) -> float:
 
     Args:
         num_particles: number of final-state particles n >= 2.
-        s: squared centre-of-mass energy (GeV^2).
+        s: squared centre-of-mass energy (GeV^2), a number or an array.
 
     Reference: Kleiss, Stirling, Ellis, CPC 40 (1986) 359, Eq. (2.4).
     """
@@ -43,12 +43,13 @@ def massless_volume(num_particles: int, s: float) -> float:
     )
 
 
-def rambo_massless(num_events: int, sqrt_s: float, num_particles: int, rng: np.random.Generator) -> np.ndarray:
+def rambo_massless(num_events: int, sqrt_s: float | np.ndarray, num_particles: int,
+                   rng: np.random.Generator) -> np.ndarray:
     """Uniformly distributed massless momenta with total momentum (sqrt_s, 0, 0, 0).
 
     Args:
         num_events: B.
-        sqrt_s: centre-of-mass energy (GeV).
+        sqrt_s: centre-of-mass energy (GeV), one value or [B].
         num_particles: n >= 2.
         rng: random generator (the only source of randomness).
 
@@ -85,7 +86,7 @@ def _massive_rescale(p: np.ndarray, masses: np.ndarray, sqrt_s: float) -> tuple[
     """
     e0 = p[..., 0]  # [B, n] massless energies = |p|
     m2 = masses**2
-    xi = np.full(p.shape[0], math.sqrt(max(1.0 - (masses.sum() / sqrt_s) ** 2, 1e-12)))
+    xi = np.broadcast_to(np.sqrt(np.maximum(1.0 - (masses.sum() / sqrt_s) ** 2, 1e-12)), p.shape[:1]).copy()
     for _ in range(60):
         e = np.sqrt(m2 + (xi[:, None] * e0) ** 2)
         f = e.sum(axis=1) - sqrt_s
@@ -109,13 +110,14 @@ def _massive_rescale(p: np.ndarray, masses: np.ndarray, sqrt_s: float) -> tuple[
 
 
 def rambo(
-    num_events: int, sqrt_s: float, masses: list[float] | np.ndarray, rng: np.random.Generator
+    num_events: int, sqrt_s: float | np.ndarray, masses: list[float] | np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """RAMBO final-state momenta in the centre-of-mass frame, massless or massive.
 
     Args:
         num_events: B.
-        sqrt_s: centre-of-mass energy (GeV), larger than the sum of the masses.
+        sqrt_s: centre-of-mass energy (GeV), larger than the sum of the masses: one value, or [B] values (one per
+            event, as for partonic collisions of a hadronic sample).
         masses: [n] final-state masses (GeV).
         rng: random generator.
 
@@ -126,12 +128,12 @@ def rambo(
     n = masses.size
     if n < 2:
         raise ValueError(f"phase space needs at least 2 final-state particles, got {n}")
-    if not sqrt_s > masses.sum():
-        raise ValueError(f"sqrt_s = {sqrt_s} GeV is below the production threshold {masses.sum()} GeV")
+    if not np.all(np.asarray(sqrt_s) > masses.sum()):
+        raise ValueError(f"sqrt_s = {np.min(sqrt_s)} GeV is below the production threshold {masses.sum()} GeV")
     p = rambo_massless(num_events, sqrt_s, n, rng)
-    w0 = massless_volume(n, sqrt_s**2)
+    w0 = massless_volume(n, np.asarray(sqrt_s, dtype=np.float64) ** 2)
     if np.all(masses == 0):
-        return p, np.full(num_events, w0)
+        return p, np.broadcast_to(w0, (num_events,)).astype(np.float64)
     k, factor = _massive_rescale(p, masses, sqrt_s)
     return k, w0 * factor
 
