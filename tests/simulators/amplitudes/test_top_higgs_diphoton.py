@@ -194,7 +194,7 @@ def test_soft_higgs_limit_factorises_onto_qq_tt():
     # A(ttH) -> m (1/(p3.k) + 1/(p4.k)) A(tt): a scalar eikonal factor, both legs with the same sign (unlike a
     # soft gluon or photon), proportional to m_t^2; exact q q~ > t t~ from its closed form
     base = generate_events(6, SQRT_S, [MASS_T, MASS_T], seed=9).momenta
-    kh = _soft_vector(6, 1e-5, seed=10)
+    kh = _soft_vector(6, 1e-6, seed=10)
     t, tb = _recoil_pair(base[:, 0] + base[:, 1] - kh, base[:, 2, 1:], MASS_T)
     p5 = np.stack([base[:, 0], base[:, 1], t, tb, kh], axis=1)
     p4 = np.stack([base[:, 0], base[:, 1], t, tb], axis=1)
@@ -273,13 +273,13 @@ def _soft_gluon_event(base, lam, seed):
 def test_soft_gluon_limits_factorise():
     # q q~ > a a g with a soft gluon: 2 C_F (p1.p2)/((p1.k)(p2.k)) x closed-form q q~ > a a
     base = _aa_events(0, 6, seed=21)
-    full, red = _soft_gluon_event(base, 1e-5, seed=22)
+    full, red = _soft_gluon_event(base, 1e-6, seed=22)
     s = lambda i, j, x: mdot(x[:, i], x[:, j]) / (mdot(x[:, i], x[:, -1]) * mdot(x[:, j], x[:, -1]))
     np.testing.assert_allclose(bg_qq_photons_gluons(full), 2 * (4 / 3) * s(0, 1, full) * qq_aa(red), rtol=1e-3)
     # q q~ > a a g g with the second gluon soft: three coloured partons q, q~, g with
     # T_q.T_q~ = (C_A - 2 C_F)/2 = 1/6 and T_q.T_g = T_q~.T_g = -C_A/2 = -3/2, factor -2 sum_{i<j} T_i.T_j S_ij
     base = _aa_events(1, 6, seed=23)
-    full, red = _soft_gluon_event(base, 1e-5, seed=24)
+    full, red = _soft_gluon_event(base, 1e-6, seed=24)
     eik = 3 * s(0, 4, full) + 3 * s(1, 4, full) - s(0, 1, full) / 3
     np.testing.assert_allclose(bg_qq_photons_gluons(full), eik * qq_aag(red), rtol=1e-3)
     # the abelian-like factor 2 C_F S_12 misses the gluon-gluon correlations (the check can fail)
