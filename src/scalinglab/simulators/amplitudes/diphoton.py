@@ -75,21 +75,21 @@ class PhotonQuarkLine:
     def __init__(self, gluons: GluonCurrents, start: np.ndarray, start_momentum: np.ndarray,
                  photons: np.ndarray | list[np.ndarray], photon_momenta: np.ndarray) -> None:
         self.g = gluons
-        self.np = len(photons)
-        self.start = start.reshape(start.shape[:1] + (1,) * (self.np + 1) + start.shape[1:])
+        self.num_photons = len(photons)
+        self.start = start.reshape(start.shape[:1] + (1,) * (self.num_photons + 1) + start.shape[1:])
         self.p0 = start_momentum
         self.kph = photon_momenta
         # photon i's wave functions with its helicity on axis 1 + i of the layout
         self.eps = []
         for i, e in enumerate(photons):
-            shape = [1] * (self.np + 2) + list(e.shape[1:])
+            shape = [1] * (self.num_photons + 2) + list(e.shape[1:])
             shape[1 + i] = e.shape[0]
             self.eps.append(np.asarray(e).reshape(shape))
         self._psi: dict[tuple[tuple[int, ...], int], np.ndarray] = {}
 
     def _line_momentum(self, emitted: tuple[int, ...], mask: int) -> np.ndarray:
         p = self.p0 - (self.g.momentum(emitted) if emitted else 0.0)
-        for i in range(self.np):
+        for i in range(self.num_photons):
             if mask >> i & 1:
                 p = p - self.kph[i]
         return p
@@ -101,13 +101,13 @@ class PhotonQuarkLine:
             c, rest = suffix[:m], suffix[m:]
             j = self.g.current(c)  # [hc, B, 4]
             psi = self.psi(rest, mask)  # [S, *ph, hr, B, 4]
-            head, hr = psi.shape[: 1 + self.np], psi.shape[1 + self.np]
-            jj = j.reshape((1,) * (1 + self.np) + (j.shape[0], 1) + j.shape[1:])
+            head, hr = psi.shape[: 1 + self.num_photons], psi.shape[1 + self.num_photons]
+            jj = j.reshape((1,) * (1 + self.num_photons) + (j.shape[0], 1) + j.shape[1:])
             # i x (i/sqrt2) Jslash = -(1/sqrt2) Jslash
             v = slash(jj, psi[..., None, :, :, :]) * (-SQRT_HALF)
             v = v.reshape(head + (j.shape[0] * hr,) + v.shape[-2:])
             total = v if total is None else total + v
-        for i in range(self.np):
+        for i in range(self.num_photons):
             if mask >> i & 1:
                 # i x (-i) epsslash = epsslash
                 v = slash(self.eps[i], self.psi(suffix, mask & ~(1 << i)))
@@ -129,11 +129,11 @@ class PhotonQuarkLine:
 
     def amplitude(self, order: tuple[int, ...], end_bar: np.ndarray) -> np.ndarray:
         """Colour-ordered amplitude for gluon order ``order``: [S', S, h_1..h_P] + [2]*m + [B] (label order)."""
-        gam = self._emit(tuple(order), (1 << self.np) - 1)  # [S, *ph, 2^m, B, 4]
+        gam = self._emit(tuple(order), (1 << self.num_photons) - 1)  # [S, *ph, 2^m, B, 4]
         eb = end_bar.reshape(end_bar.shape[:1] + (1,) * (gam.ndim - 2) + end_bar.shape[1:])
         amp = np.sum(eb * gam[None], axis=-1)  # [S', S, *ph, 2^m, B]
         m = len(order)
-        lead = 2 + self.np
+        lead = 2 + self.num_photons
         amp = amp.reshape(amp.shape[:lead] + (2,) * m + amp.shape[-1:])
         return np.transpose(amp, (*range(lead), *(lead + np.argsort(order)), lead + m))
 

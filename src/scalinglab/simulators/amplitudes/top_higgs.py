@@ -134,7 +134,9 @@ def helicity_amplitudes(momenta: np.ndarray, mass_t: float, xi: float = 1.0, dia
     Args:
         momenta: [B, 5, 4] (q, q~, t, t~, H).
         mass_t: top mass (GeV).
-        xi: gauge parameter of the internal gluon (the result does not depend on it for ``diagrams="both"``).
+        xi: gauge parameter of the internal gluon. The ``k^mu k^nu`` term drops out already because the massless
+            light-quark current is conserved (``J.k = 0``); the conservation of the heavy current (``H.k = 0``,
+            which needs both diagrams) is the non-trivial gauge check (see the tests).
         diagrams: see ``top_higgs_current``.
     """
     j = light_quark_current(momenta)[:, :, None, None]  # [2, 2, 1, 1, B, 4]
