@@ -91,3 +91,20 @@ def test_plan_auto_uses_the_reports_automatic_law_choice(results):
     expected = plan_scaling_curve(curve.quoted, 1e-5)
     assert rows[0]["law"] == expected.law and rows[0]["needed"] == pytest.approx(expected.needed)
     assert rows[0]["interval"] == pytest.approx(list(expected.interval))
+
+
+def test_conservative_plan_reads_the_dimension_from_the_records(tmp_path, capsys):
+    """Amplitude records carry d (here a fixed-sqrt(s) n_f = 3 dataset: d = 4, bound 1.0, not 4/5)."""
+    res = report_synthetic.write_results(tmp_path / "amp", noise=0.1, seed=3)
+    for f in (res / "records").glob("*.json"):
+        doc = json.loads(f.read_text())
+        doc["records"] = [dict(r, n_f=3, phase_space_dim=4) for r in doc["records"]]
+        f.write_text(json.dumps(doc))
+    assert main(["plan", str(res), "--target-loss", "1e-4", "--json", "--bootstrap", "50", "--conservative"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(r["conservative"]["intrinsic_dimension"] == 4 for r in rows)
+    assert all(r["conservative"]["exponent_bound"] == pytest.approx(1.0) for r in rows)
+    assert main(["plan", str(res), "--target-loss", "1e-4", "--bootstrap", "50", "--num-final", "2"]) == 2
+    assert "contradicts the sweep's dataset (n_f = 3)" in capsys.readouterr().err
+    assert main(["plan", str(res), "--target-loss", "1e-4", "--bootstrap", "50"]) == 0
+    assert "conservative" not in capsys.readouterr().out  # only on request

@@ -10,7 +10,7 @@ from scalinglab.report.amplitudes import (
     exponent_bound,
     exponents_vs_nf_figure,
     intrinsic_dimension_figure,
-    phase_space_dimension,
+    record_dimension,
 )
 
 
@@ -20,16 +20,18 @@ def _records(n_f: int, alpha: float, seed: int) -> list[dict]:
     for n in [256, 512, 1024, 2048, 4096, 8192]:
         for r in range(5):
             loss = 3.0 * n ** -alpha * np.exp(0.1 * rng.normal())
-            out.append({"n_f": n_f, "num_train": n, "realization": r, "test_normalized": {"mse": loss},
-                        "intrinsic_dimension": phase_space_dimension(n_f) + 0.3 * rng.normal()})
+            out.append({"n_f": n_f, "phase_space_dim": 3 * n_f - 4, "num_train": n, "realization": r,
+                        "test_normalized": {"mse": loss}, "intrinsic_dimension": 3 * n_f - 4 + 0.3 * rng.normal()})
     return out
 
 
 def test_bound_and_dimension():
-    assert phase_space_dimension(2) == 2 and phase_space_dimension(3) == 5
-    assert exponent_bound(3) == pytest.approx(0.8)
+    assert record_dimension({"n_f": 3, "phase_space_dim": 5}) == 5
+    # records written before the sampling was recorded: fixed sqrt(s), d = 3 n_f - 5
+    assert record_dimension({"n_f": 3}) == 4 and record_dimension({"n_f": 2}) == 1
+    assert exponent_bound(5) == pytest.approx(0.8)
     with pytest.raises(ValueError, match="n_f"):
-        phase_space_dimension(1)
+        record_dimension({"n_f": 1})
 
 
 def test_data_exponent_recovers_known_alpha_and_figures_render(tmp_path):
@@ -47,6 +49,16 @@ def test_data_exponent_recovers_known_alpha_and_figures_render(tmp_path):
 def test_mixed_nf_is_an_error():
     with pytest.raises(ValueError, match="one n_f"):
         data_exponent(_records(2, 2.0, 0) + _records(3, 1.0, 1))
+    mixed = _records(3, 1.0, 1) + [dict(r, phase_space_dim=4) for r in _records(3, 1.0, 2)]
+    with pytest.raises(ValueError, match="one phase-space dimension"):
+        data_exponent(mixed)
+
+
+def test_bound_uses_the_recorded_dimension():
+    had = data_exponent(_records(3, 1.2, 0), num_bootstrap=100)
+    fixed = data_exponent([dict(r, phase_space_dim=4) for r in _records(3, 1.2, 0)], num_bootstrap=100)
+    assert had["d"] == 5 and had["bound"] == pytest.approx(0.8)
+    assert fixed["d"] == 4 and fixed["bound"] == pytest.approx(1.0)
 
 
 def _write_results(root, n_f, alpha, seed):

@@ -81,6 +81,10 @@ def test_paper3_recipe():
     assert c.needed_with_exponent == pytest.approx(1e3 * ((1e-2 - 1e-6) / (1e-5 - 1e-6)) ** (1 / 1.8))
     low = conservative_plan(1e-7, anchor_x=1e3, anchor_loss=1e-2, num_final=3, floor=1e-6)
     assert not low.defined and "floor" in low.reason
+    # at one fixed sqrt(s) the amplitude depends on one variable fewer: d = 3 n_f - 5, a larger bound
+    assert intrinsic_dimension(3, "fixed") == 4
+    fixed = conservative_plan(1e-5, anchor_x=1e3, anchor_loss=1e-2, dimension=4, floor=1e-6)
+    assert fixed.exponent_bound == pytest.approx(1.0) and fixed.needed < c.needed
 
 
 @pytest.mark.parametrize(
@@ -89,6 +93,9 @@ def test_paper3_recipe():
         (lambda: intrinsic_dimension(1), "num_final"),
         (lambda: conservative_plan(1e-3, 1e3, 1e-7, 3, floor=1e-6), "anchor_loss"),
         (lambda: conservative_plan(-1.0, 1e3, 1e-2, 3), "target_loss"),
+        (lambda: conservative_plan(1e-3, 1e3, 1e-2, 3, dimension=5), "exactly one"),
+        (lambda: conservative_plan(1e-3, 1e3, 1e-2, dimension=0), "dimension"),
+        (lambda: intrinsic_dimension(3, "lhc"), "sampling"),
         (lambda: plan(object(), 1e-3), "cannot plan"),
     ],
 )

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
         description="Fit the sweep's scaling curves (as the report does) and invert them for a target test loss "
         "(the sweep's loss, standardized target units: a test MSE of 1e-3 is 0.1%% of the target's variance). "
         "Prints the needed N with a bootstrap interval per curve; targets below a fitted floor are reported "
-        "as unreachable. --num-final adds paper 3's conservative estimate with the bound alpha >= 4/d.",
+        "as unreachable. --conservative adds paper 3's conservative estimate with the bound alpha >= 4/d, d the "
+        "phase-space dimension recorded by the sweep's amplitude dataset.",
     )
     p.add_argument("results", help="sweep results directory")
     p.add_argument("--target-loss", type=float, default=None,
@@ -39,9 +40,12 @@ def register(subparsers) -> None:
                    help="auto: the law the report quotes (power law or floored law, chosen by the deviance test "
                    "and re-chosen in every bootstrap replicate; the power law on curves of 3 points); power_law / "
                    "saturating: that fit (saturating only where the report made one)")
+    p.add_argument("--conservative", action="store_true",
+                   help="add paper 3's conservative plan anchored at the largest measured point with alpha = 4/d, "
+                   "d as the sweep's dataset records it (3 n_f - 4 hadronic, 3 n_f - 5 at fixed sqrt(s))")
     p.add_argument("--num-final", type=int, default=None,
-                   help="final-state multiplicity n_f of an amplitude process: add paper 3's conservative plan "
-                   "anchored at the largest measured point with alpha = 4/(3 n_f - 4)")
+                   help="implies --conservative; checked against the dataset's n_f; for a sweep whose records carry "
+                   "no n_f, d = 3 n_f - 4 (a hadron-collider sample) is assumed")
     add_status_options(p)
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates of the fits (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
@@ -51,8 +55,8 @@ def register(subparsers) -> None:
 
 def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, target: str | None = None,
               model: str | None = None, law: str = "auto", num_final: int | None = None,
-              num_bootstrap: int = 1000, seed: int = 0, include_flagged: bool = False,
-              exclude_at_cap: bool = False) -> list[dict[str, Any]]:
+              conservative: bool = False, num_bootstrap: int = 1000, seed: int = 0,
+              include_flagged: bool = False, exclude_at_cap: bool = False) -> list[dict[str, Any]]:
     """One row per fitted curve on ``axis``: the resource needed for ``target_loss`` with its interval."""
     from scalinglab.report.analysis import ReportOptions, analyze
     from scalinglab.report.loader import load_results
@@ -60,9 +64,12 @@ def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, targe
 
     if not (math.isfinite(target_loss) and target_loss > 0):
         raise ValueError(f"--target-loss must be a positive number, got {target_loss}")
-    analysis = analyze(load_results(results_dir), ReportOptions(num_bootstrap=num_bootstrap, seed=seed,
-                                                                include_flagged=include_flagged,
-                                                                exclude_at_cap=exclude_at_cap))
+    results = load_results(results_dir)
+    dimension = None
+    if conservative or num_final is not None:
+        dimension = sweep_dimension(results.records, num_final)
+    analysis = analyze(results, ReportOptions(num_bootstrap=num_bootstrap, seed=seed,
+                                              include_flagged=include_flagged, exclude_at_cap=exclude_at_cap))
     curves = {"data": analysis.data_curves, "model": analysis.model_curves, "compute": analysis.compute_curves}[axis]
     curves = [c for c in curves if (target is None or c.target == target)
               and (model is None or model in str(c.model_label))]
@@ -91,10 +98,10 @@ def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, targe
             rows.append(row)
             continue
         row.update(plan(fit, target_loss).summary())
-        if num_final is not None:
+        if dimension is not None:
             gm = c.points[-1].summary.geometric_mean if c.points[-1].summary else float("nan")
             floor = getattr(fit, "floor_", 0.0)  # saturating fits know their floor K; power laws have none
-            cons = conservative_plan(target_loss, float(c.x[-1]), float(gm), num_final, floor=floor,
+            cons = conservative_plan(target_loss, float(c.x[-1]), float(gm), dimension=dimension, floor=floor,
                                      exponent=fit.exponent_)
             defined, reason = cons.defined, cons.reason
             if defined and row.get("defined") and cons.needed < float(row["needed"]):
@@ -108,6 +115,32 @@ def plan_rows(results_dir: str, target_loss: float, axis: str = "data", *, targe
                                    "reason": reason}
         rows.append(row)
     return rows
+
+
+def sweep_dimension(records: list[dict[str, Any]], num_final: int | None = None) -> int:
+    """The phase-space dimension d of a sweep's amplitude dataset, read from its records.
+
+    Raises:
+        ValueError: records of several dimensions, an n_f that contradicts ``num_final``, or no amplitude records
+            and no ``num_final``.
+    """
+    from scalinglab.report.amplitudes import record_dimension
+
+    amp = [r for r in records if r.get("n_f") is not None]
+    if not amp:
+        if num_final is None:
+            raise ValueError("--conservative needs an amplitude sweep (records with n_f) or --num-final")
+        if isinstance(num_final, bool) or num_final < 2:
+            raise ValueError(f"--num-final must be an integer >= 2, got {num_final}")
+        return 3 * int(num_final) - 4  # no dataset record: a hadron-collider sample is assumed (stated in help)
+    nfs = {int(r["n_f"]) for r in amp}
+    if num_final is not None and nfs != {int(num_final)}:
+        raise ValueError(f"--num-final {num_final} contradicts the sweep's dataset (n_f = "
+                         f"{', '.join(map(str, sorted(nfs)))}); drop it: d is read from the records")
+    dims = {record_dimension(r) for r in amp}
+    if len(dims) != 1:
+        raise ValueError(f"the sweep's records have several phase-space dimensions {sorted(dims)}")
+    return dims.pop()
 
 
 def compute_rows(results_dir: str, budget: float, *, target: str | None = None, model: str | None = None,
@@ -177,7 +210,8 @@ def _run(args) -> int:
     if args.target_loss is None:
         raise ValueError("give --target-loss (the loss to reach) or --compute (a FLOP budget to allocate)")
     rows = plan_rows(args.results, args.target_loss, args.axis, target=args.target, model=args.model, law=args.law,
-                     num_final=args.num_final, num_bootstrap=args.bootstrap, seed=args.seed,
+                     num_final=args.num_final, conservative=args.conservative, num_bootstrap=args.bootstrap,
+                     seed=args.seed,
                      include_flagged=args.include_flagged, exclude_at_cap=args.exclude_at_cap)
     if args.json:
         print(json.dumps(rows, indent=1, default=str))

@@ -105,8 +105,8 @@ def _run_amplitudes(args) -> int:
             row = data_exponent([r for r in recs if r["model_label"] == label], num_bootstrap=args.bootstrap)
             rows.append(dict(row, label=label, results=str(res)))
             lo, hi = row["ci95"]
-            print(f"{res}: {label}: n_f = {row['n_f']}  alpha_D = {row['exponent']:.2f} [{lo:.2f}, {hi:.2f}]"
-                  f"  bound 4/d = {row['bound']:.2f}")
+            print(f"{res}: {label}: n_f = {row['n_f']}  d = {row['d']}  alpha_D = {row['exponent']:.2f} "
+                  f"[{lo:.2f}, {hi:.2f}]  bound 4/d = {row['bound']:.2f}")
     print(f"figure: {exponents_vs_nf_figure(rows, out / 'alpha_vs_nf.png')}")
     if any(r.get("intrinsic_dimension") is not None for r in records):
         print(f"figure: {intrinsic_dimension_figure(records, out / 'intrinsic_dimension.png')}")

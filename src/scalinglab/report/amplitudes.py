@@ -1,9 +1,10 @@
 """Amplitude-surrogate figures: exponents vs final-state multiplicity with the 4/d bound, and the TwoNN
-intrinsic dimension of the learned features vs training size against 3 n_f - 4.
+intrinsic dimension of the learned features vs training size against the phase-space dimension d.
 
-Inputs are sweep records (``scalinglab.report.loader``) that carry ``n_f`` (written by the experiment layer
-for amplitude datasets) and, for MLP-I, ``intrinsic_dimension`` (TwoNN on last-hidden-layer activations of
-test points). No torch: this module reads records and fits through ``scalinglab.stats``.
+Inputs are sweep records (``scalinglab.report.loader``) that carry ``n_f`` and ``phase_space_dim`` (written by
+the experiment layer from the dataset's metadata: d = 3 n_f - 4 for hadron-collider samples, 3 n_f - 5 at one
+fixed sqrt(s)) and, for MLP-I, ``intrinsic_dimension`` (TwoNN on last-hidden-layer activations of test points).
+No torch: this module reads records and fits through ``scalinglab.stats``.
 
 Reference: paper 3 (scaling-laws-amplitude-surrogates.txt) Sec. 2 (Eqs. 4-8: alpha >= 4/d, d = 3 n_f - 4),
 Fig. 10 (exponents vs n_f) and App. B / Figs. 3, 18-19 (intrinsic dimension).
@@ -26,17 +27,25 @@ from scalinglab.stats import fit_power_law  # noqa: E402
 DPI = 110
 
 
-def phase_space_dimension(n_f: int) -> int:
-    """d = 3 n_f - 4: momenta of n_f final-state particles minus energy-momentum conservation (massless/fixed
-    masses, fixed sqrt(s)); for n_f = 2 the amplitude still depends on 2 angles."""
-    if n_f < 2:
-        raise ValueError(f"n_f must be >= 2, got {n_f}")
-    return 3 * n_f - 4
+def record_dimension(record: dict[str, Any]) -> int:
+    """The phase-space dimension d of a record's dataset.
+
+    Records written before datasets recorded their sampling carry only ``n_f``; all of them came from stores
+    sampled at one fixed sqrt(s), where d = 3 n_f - 5.
+    """
+    if record.get("phase_space_dim") is not None:
+        return int(record["phase_space_dim"])
+    n_f = record.get("n_f")
+    if n_f is None or int(n_f) < 2:
+        raise ValueError(f"record has no phase-space dimension and no n_f >= 2 (n_f = {n_f!r})")
+    return 3 * int(n_f) - 5
 
 
-def exponent_bound(n_f: int) -> float:
+def exponent_bound(dimension: int) -> float:
     """Lower bound alpha >= 4/d of the MSE scaling exponents (paper 3 Eqs. 4-8)."""
-    return 4.0 / phase_space_dimension(n_f)
+    if dimension < 1:
+        raise ValueError(f"the phase-space dimension must be >= 1, got {dimension}")
+    return 4.0 / dimension
 
 
 def data_exponent(records: list[dict[str, Any]], *, loss_key: str = "mse", num_bootstrap: int = 2000,
@@ -49,15 +58,19 @@ def data_exponent(records: list[dict[str, Any]], *, loss_key: str = "mse", num_b
         num_bootstrap, seed, fit_range: passed to :func:`scalinglab.stats.fit_power_law`.
 
     Returns:
-        {"n_f", "exponent", "ci95", "stderr", "bound", "fit_range", "num_points"}.
+        {"n_f", "d", "exponent", "ci95", "stderr", "bound", "fit_range", "num_points"}.
 
     Raises:
-        ValueError: records without ``n_f``, several n_f values, or fewer than 3 data sizes.
+        ValueError: records without ``n_f``, several n_f or d values, or fewer than 3 data sizes.
     """
     nfs = {r.get("n_f") for r in records}
     if None in nfs or len(nfs) != 1:
         raise ValueError(f"records must share one n_f (found {sorted(map(str, nfs))})")
     n_f = int(nfs.pop())
+    dims = {record_dimension(r) for r in records}
+    if len(dims) != 1:
+        raise ValueError(f"records must share one phase-space dimension (found {sorted(dims)})")
+    d = dims.pop()
     by_n: dict[int, list[float]] = {}
     for r in records:
         by_n.setdefault(int(r["num_train"]), []).append(float(r["test_normalized"][loss_key]))
@@ -66,17 +79,18 @@ def data_exponent(records: list[dict[str, Any]], *, loss_key: str = "mse", num_b
         raise ValueError(f"need >= 3 data sizes for alpha_D, got {len(sizes)}")
     fit = fit_power_law(sizes, [by_n[n] for n in sizes], fit_range=fit_range, num_bootstrap=num_bootstrap,
                         seed=seed)
-    return {"n_f": n_f, "exponent": float(fit.exponent_), "ci95": [float(v) for v in fit.exponent_interval_],
-            "stderr": float(fit.exponent_stderr_), "bound": exponent_bound(n_f),
+    return {"n_f": n_f, "d": d, "exponent": float(fit.exponent_), "ci95": [float(v) for v in fit.exponent_interval_],
+            "stderr": float(fit.exponent_stderr_), "bound": exponent_bound(d),
             "fit_range": [float(v) for v in fit.fit_range_], "num_points": len(sizes)}
 
 
 def exponents_vs_nf_figure(rows: list[dict[str, Any]], out_path: str | Path) -> Path:
-    """alpha vs n_f with intervals against the bound 4/(3 n_f - 4) (paper 3 Fig. 10).
+    """alpha vs n_f with intervals against the bound 4/d (paper 3 Fig. 10).
 
     Args:
-        rows: dicts with ``n_f``, ``exponent``, ``ci95`` and optionally ``axis`` ("data" or "compute"; default
-            "data"), e.g. from :func:`data_exponent`.
+        rows: dicts with ``n_f``, ``d``, ``exponent``, ``ci95`` and optionally ``axis`` ("data" or "compute";
+            default "data"), e.g. from :func:`data_exponent`. The bound is drawn as 4/(3 n_f - k) for each
+            sampling k = 3 n_f - d among the rows (k = 4: hadronic, 5: fixed sqrt(s)).
         out_path: PNG path.
     """
     if not rows:
@@ -93,7 +107,9 @@ def exponents_vs_nf_figure(rows: list[dict[str, Any]], out_path: str | Path) -> 
         ax.errorbar(x, y, yerr=[lo, hi], fmt=marker, capsize=3, label=label)
     nf = np.arange(min(r["n_f"] for r in rows), max(r["n_f"] for r in rows) + 1)
     grid = np.linspace(nf[0] - 0.3, nf[-1] + 0.3, 200)
-    ax.plot(grid, 4.0 / (3 * grid - 4), "k--", lw=1, label="bound 4/(3 n_f - 4)")
+    for k, ls in zip(sorted({3 * int(r["n_f"]) - int(r["d"]) for r in rows}), ("--", ":", "-.")):
+        what = {4: "hadronic", 5: "fixed sqrt(s)"}.get(k, f"d = 3 n_f - {k}")
+        ax.plot(grid, 4.0 / (3 * grid - k), "k", ls=ls, lw=1, label=f"bound 4/(3 n_f - {k}) ({what})")
     ax.set_xticks(nf)
     ax.set_xlabel("final-state particles n_f")
     ax.set_ylabel("scaling exponent")
@@ -104,7 +120,7 @@ def exponents_vs_nf_figure(rows: list[dict[str, Any]], out_path: str | Path) -> 
 
 def intrinsic_dimension_figure(records: list[dict[str, Any]], out_path: str | Path) -> Path:
     """TwoNN dimension of the last hidden layer vs N_D per n_f (median and range over realizations), with
-    the phase-space dimension 3 n_f - 4 as a dashed line (paper 3 Fig. 3, App. B).
+    the dataset's phase-space dimension d as a dashed line (paper 3 Fig. 3, App. B).
 
     Raises:
         ValueError: no record carries both ``n_f`` and ``intrinsic_dimension``.
@@ -125,11 +141,12 @@ def intrinsic_dimension_figure(records: list[dict[str, Any]], out_path: str | Pa
         lo = med - np.array([min(by_n[n]) for n in sizes])
         hi = np.array([max(by_n[n]) for n in sizes]) - med
         ax.errorbar(sizes, med, yerr=[lo, hi], fmt="o-", color=color, capsize=3, label=f"n_f = {n_f}")
-        ax.axhline(phase_space_dimension(n_f), color=color, ls="--", lw=1)
+        for d in sorted({record_dimension(r) for r in recs if int(r["n_f"]) == n_f}):
+            ax.axhline(d, color=color, ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training size N_D")
     ax.set_ylabel("TwoNN dimension (last hidden layer)")
-    ax.legend(fontsize=8, title="dashed: 3 n_f - 4", title_fontsize=8)
+    ax.legend(fontsize=8, title="dashed: phase-space dimension d", title_fontsize=8)
     ax.grid(True, alpha=0.3, ls=":")
     return _save(fig, out_path)
 

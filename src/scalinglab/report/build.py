@@ -128,7 +128,8 @@ def amplitude_figures(records: list[dict], out: Path, options: ReportOptions) ->
     if any(r.get("intrinsic_dimension") is not None for r in with_nf):
         figs.append(Figure(intrinsic_dimension_figure(with_nf, out / "intrinsic_dimension.png"),
                            "Intrinsic dimension", "TwoNN dimension of the last hidden layer vs N_D (median and "
-                           "range over realizations); dashed: the phase-space dimension 3 n_f - 4 (paper 3 App. B)."))
+                           "range over realizations); dashed: the dataset's phase-space dimension d (3 n_f - 4 for "
+                           "hadron-collider samples, 3 n_f - 5 at one fixed sqrt(s); paper 3 App. B)."))
     rows = []
     for label in sorted({r["model_label"] for r in with_nf}):
         try:
@@ -139,8 +140,8 @@ def amplitude_figures(records: list[dict], out: Path, options: ReportOptions) ->
         rows.append(dict(row, label=label))
     if rows:
         figs.append(Figure(exponents_vs_nf_figure(rows, out / "alpha_vs_nf.png"), "alpha_D vs n_f",
-                           "Data-scaling exponent with its 95% interval against the bound alpha >= 4/(3 n_f - 4) "
-                           "(paper 3 Fig. 10)."))
+                           "Data-scaling exponent with its 95% interval against the bound alpha >= 4/d, d the "
+                           "dataset's phase-space dimension (paper 3 Fig. 10)."))
     return figs
 
 

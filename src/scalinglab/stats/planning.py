@@ -290,20 +290,24 @@ def plan(fit, target_loss: float, **kwargs) -> ResourcePlan:
                      "ScalingCurveFit")
 
 
-def intrinsic_dimension(num_final: int) -> int:
-    """Intrinsic dimension ``d = 3 n_f - 4`` of an n_f-body final-state phase space (paper 3, Sec. 2).
+def intrinsic_dimension(num_final: int, sampling: str = "hadronic") -> int:
+    """Phase-space dimension d that |M|^2 depends on for an n_f-body final state (paper 3, Sec. 2).
 
     Args:
         num_final: number of final-state particles ``n_f`` (>= 2).
+        sampling: ``"hadronic"`` (partonic sqrt(s_hat) varies, the paper's data: ``d = 3 n_f - 4``) or
+            ``"fixed"`` (one centre-of-mass energy: ``d = 3 n_f - 5``).
     """
     if isinstance(num_final, bool) or not isinstance(num_final, int | np.integer) or num_final < 2:
         raise ValueError(f"num_final must be an integer >= 2, got {num_final!r}")
-    return 3 * int(num_final) - 4
+    if sampling not in ("hadronic", "fixed"):
+        raise ValueError(f"unknown sampling '{sampling}' (known: hadronic, fixed)")
+    return 3 * int(num_final) - (4 if sampling == "hadronic" else 5)
 
 
-def exponent_lower_bound(num_final: int) -> float:
+def exponent_lower_bound(num_final: int, sampling: str = "hadronic") -> float:
     """Lower bound ``alpha >= 4 / d`` on the scaling exponents (paper 3, Eqs. 4, 6, 8)."""
-    return 4.0 / intrinsic_dimension(num_final)
+    return 4.0 / intrinsic_dimension(num_final, sampling)
 
 
 @dataclass(frozen=True)
@@ -311,7 +315,7 @@ class ConservativePlan:
     """Paper 3 Sec. 5 resource estimate from an anchor point and the ``4/d`` bound.
 
     Attributes:
-        intrinsic_dimension: d = 3 n_f - 4.
+        intrinsic_dimension: d (3 n_f - 4 for hadronic samples, 3 n_f - 5 at fixed sqrt(s)).
         exponent_bound: 4 / d.
         x_c: X_c implied by the anchor with the bound exponent (units of x).
         needed: conservative resource for the target (bound exponent); NaN when undefined.
@@ -334,8 +338,9 @@ def conservative_plan(
     target_loss: float,
     anchor_x: float,
     anchor_loss: float,
-    num_final: int,
+    num_final: int | None = None,
     *,
+    dimension: int | None = None,
     floor: float = 0.0,
     exponent: float | None = None,
 ) -> ConservativePlan:
@@ -349,7 +354,8 @@ def conservative_plan(
         target_loss: target loss L* (> 0).
         anchor_x: resource of the cheap anchor training X_0 (> 0).
         anchor_loss: its test loss L_0 (> floor).
-        num_final: final-state multiplicity n_f (>= 2).
+        num_final: final-state multiplicity n_f (>= 2) of a hadronic sample (d = 3 n_f - 4); or give
+        dimension: the phase-space dimension d directly (as recorded by the dataset: use this one).
         floor: plateau K (paper 3 approximates K_N, K_C by the data-scaling prediction; K_D ~ 0).
         exponent: optional fitted exponent to compare with the bound.
 
@@ -368,7 +374,14 @@ def conservative_plan(
         raise ValueError(f"anchor_loss must exceed the floor {floor!r}, got {anchor_loss!r}")
     if exponent is not None and not (np.isfinite(exponent) and exponent > 0):
         raise ValueError(f"exponent must be finite and > 0, got {exponent!r}")
-    d = intrinsic_dimension(num_final)
+    if (num_final is None) == (dimension is None):
+        raise ValueError("give exactly one of num_final and dimension")
+    if dimension is None:
+        d = intrinsic_dimension(num_final)
+    elif isinstance(dimension, bool) or not isinstance(dimension, int | np.integer) or dimension < 1:
+        raise ValueError(f"dimension must be an integer >= 1, got {dimension!r}")
+    else:
+        d = int(dimension)
     bound = 4.0 / d
     x_c = anchor_x * (anchor_loss - floor) ** (1.0 / bound)
     if target <= floor:

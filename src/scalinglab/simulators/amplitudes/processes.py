@@ -207,6 +207,9 @@ def _make_processes() -> dict[str, Process]:
         procs.append(Process("q q~ > Z" + " g" * m, ("q", "q~"), ("Z",) + ("g",) * m, cf,
                              partial(_chunk_call, partial(bg_qq_vector_gluons, mass=MASS_Z), chunk)))
     # processes implemented in their own modules register here (one extend line per module)
+    from scalinglab.simulators.amplitudes import electroweak  # imported here: it uses Process from this module
+
+    procs.extend(electroweak.processes())
     from scalinglab.simulators.amplitudes import diphoton, top_higgs  # imported here: they use Process from this module
 
     procs.extend(top_higgs.processes())
