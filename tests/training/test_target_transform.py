@@ -38,6 +38,9 @@ def test_log_target_learns_exponential_and_reports_relative_error(tmp_path):
     # log(y) is linear in x: learned to a small standardized MSE, and to a few % relative error in y
     assert rec["test_normalized"]["mse"] < 1e-2
     assert rec["test_relative_error"]["median"] < 0.05
+    # paper 3 Eq. 23 from the stored predictions' own errors: between the median and a bound by the mean
+    eps = rec["test_epsilon"]
+    assert 0 < eps < rec["test_relative_error"]["q90"] * 3
     # the raw target is dominated by its largest values; its relative error on small y is far worse
     assert raw["test"]["mape"] > 3 * rec["test"]["mape"]
 

@@ -491,6 +491,8 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool,
                 rel = np.abs(pred_phys - y_test) / np.abs(y_test)
                 rec["test_relative_error"] = {"mean": float(rel.mean()), "median": float(np.median(rel)),
                                               "q90": float(np.quantile(rel, 0.9))}
+                # paper 3 Eq. 23: eps = sum |A_NN - A_true| / sum A_true (physical units, pooled over targets)
+                rec["test_epsilon"] = float(np.sum(np.abs(pred_phys - y_test)) / np.sum(np.abs(y_test)))
             num_final = store.metadata.get("num_final")
             if num_final is not None:  # amplitude datasets: n_f, d and the TwoNN dimension of the learned features
                 rec["n_f"] = int(num_final)
