@@ -68,7 +68,7 @@ def test_mlp_momenta_input_is_lorentz_invariant():
 def test_mup_initialisation_and_learning_rates():
     torch.manual_seed(0)
     n = 512
-    m = mlp_invariants(in_features=10, width=n, num_layers=3)
+    m = mlp_invariants(in_features=10, width=n, num_layers=3, base_width=1)  # Eq. 21 literally
     assert m.head.weight.std().item() == pytest.approx(1 / n, rel=0.1)  # Eq. 19: N(0, 1/n^2)
     assert m.hidden[2].weight.std().item() == pytest.approx(1 / np.sqrt(n), rel=0.05)
     assert m.hidden[0].weight.std().item() == pytest.approx(1 / np.sqrt(10), rel=0.1)
@@ -78,6 +78,24 @@ def test_mup_initialisation_and_learning_rates():
     assert sorted(g["lr"] for g in groups) == pytest.approx([1e-3 / n, 1e-3])
     sp = mlp_invariants(in_features=10, width=n, num_layers=3, mup=False)
     assert set(sp.lr_multipliers.values()) == {1.0}
+    # default base width 64: multiplier 1 at width 64, 64 / n elsewhere (the same eta transfers)
+    assert mlp_invariants(in_features=10, width=64).lr_multipliers["hidden.2.weight"] == 1.0
+    assert mlp_invariants(in_features=10, width=n).lr_multipliers["head.weight"] == 64 / n
+
+
+def test_target_params_scales_width_and_depth_together():
+    sizes = {}
+    for target in (1e4, 1e5, 1e6):
+        m = mlp_invariants(in_features=10, target_params=target)
+        n = count(m)
+        assert abs(np.log(n / target)) < 0.75  # integer depth at a fixed ratio: within a factor 2
+        widths = [mod.out_features for mod in m.hidden if isinstance(mod, torch.nn.Linear)]
+        sizes[target] = (widths[0], len(widths))
+        assert widths[0] == pytest.approx(32 * len(widths), rel=0.1)  # width / depth fixed at 32
+    # both grow: deeper and wider networks for more parameters
+    assert sizes[1e4][0] < sizes[1e5][0] < sizes[1e6][0] and sizes[1e4][1] < sizes[1e6][1]
+    with pytest.raises(ValueError, match="width_per_layer"):
+        mlp_invariants(in_features=10, target_params=1000, width_per_layer=0)
 
 
 def _first_step_change(width, mup):

@@ -64,3 +64,23 @@ def test_sweep_key_target_transform():
     base["sweep"]["target_transform"] = "exp"
     with pytest.raises(SpecError, match="target_transform"):
         parse_spec(base)
+
+
+def test_min_steps_raises_the_epochs_of_small_training_sets(tmp_path):
+    from scalinglab.training.config import TrainConfig
+
+    cfg = TrainConfig(epochs=10, batch_size=64, min_steps=200, patience=None)
+    assert cfg.for_train_size(64).epochs == 200  # 1 step per epoch
+    assert cfg.for_train_size(640).epochs == 20  # 10 steps per epoch
+    assert cfg.for_train_size(6400).epochs == 10  # already 1000 steps: unchanged
+    assert TrainConfig(epochs=10).for_train_size(64).epochs == 10  # off by default
+    with pytest.raises(ValueError, match="min_steps"):
+        TrainConfig(min_steps=0)
+    data = _store(tmp_path / "s.zarr")
+    spec = _spec(data, "log")
+    spec = type(spec)(**{**spec.__dict__, "num_train": 128,
+                         "train": TrainConfig(epochs=5, batch_size=64, lr=3e-3, schedule="cosine", patience=None,
+                                              min_steps=60)})
+    rec = run_experiment(spec, progress=False)[0]
+    # 128 samples minus the validation eighth: 112 -> 2 steps per epoch -> 30 epochs for 60 steps
+    assert rec["max_epochs"] == 30 and rec["epochs_run"] == 30 and rec["train_steps"] == 60

@@ -12,7 +12,9 @@ Maximal update parametrisation (paper 3, Eqs. 18-21), for hidden width n:
   all biases 0;
 - Adam learning rates: ``eta`` for W_1 and every bias, ``eta * base_width / n`` for hidden and output weights
   (``base_width = 1`` is Eq. 21 literally; a larger base width only rescales eta so that a learning rate tuned
-  at that width transfers unchanged).
+  at that width transfers unchanged). The default base width is 64: with Eq. 21 literally, a width-64 network
+  trains its hidden layers at eta / 64, so a short run (a quick sweep, the small-compute end of a compute curve)
+  sits on a plateau before it drops; with 64 the same eta is the standard-parametrisation rate at width 64.
 
 The per-parameter multipliers are exposed as ``model.lr_multipliers`` ({parameter name: factor}) and as
 optimizer parameter groups by :func:`mup_param_groups`; a trainer must scale each group's learning rate by its
@@ -20,7 +22,8 @@ multiplier (schedules multiply the base rate). With ``mup=False`` the standard p
 used (torch default init rescaled to the same N(0, 1/fan_in) for W_1 and hidden layers, N(0, 1/n) for W_out).
 
 Depth: ``num_layers`` hidden layers; :func:`mlp_invariants_shape` picks (width, num_layers) for a target
-parameter count at a fixed width-to-depth ratio, the paper's way of scaling the network size.
+parameter count at a fixed width-to-depth ratio, the paper's way of scaling the network size: the model option
+``target_params`` (with ``width_per_layer``) does this inside a sweep (``size_key = "target_params"``).
 
 Reference: Bahl, Breso-Pla, Butter, Iturriza Ramirez, "Scaling laws for amplitude surrogates", Sec. 3.1
 (MLP-I, Eq. 9), Sec. 3.2 (muP, Eqs. 17-21; heteroscedastic loss, Eq. 15); G. Yang et al., "Tensor Programs V",
@@ -215,7 +218,9 @@ def mlp_invariants(
     activation: str = "gelu",
     heteroscedastic: bool = False,
     mup: bool = True,
-    base_width: int = 1,
+    base_width: int = 64,
+    target_params: int | None = None,
+    width_per_layer: float = 32.0,
 ) -> MLPInvariants:
     """MLP-I of paper 3 with muP.
 
@@ -230,7 +235,12 @@ def mlp_invariants(
         activation: one of gelu, relu, elu, prelu, swish.
         heteroscedastic: two outputs for the Gaussian NLL (paper 3 Eq. 15).
         mup: maximal update parametrisation (Eqs. 19, 21) instead of the standard one (Eqs. 18, 20).
-        base_width: width at which the hidden/output learning-rate multiplier is 1 (1 = Eq. 21 literally).
+        base_width: width at which the hidden/output learning-rate multiplier is 1 (1 = Eq. 21 literally;
+            default 64, see the module docstring).
+        target_params: scale width and depth together (paper 3): (width, num_layers) from
+            :func:`mlp_invariants_shape` with ``width ~ width_per_layer * num_layers`` and the parameter count
+            closest to this; replaces ``width`` and ``num_layers``.
+        width_per_layer: the width-to-depth ratio of ``target_params``.
     """
     name = "mlp_invariants"
     if num_particles is not None:
@@ -242,6 +252,12 @@ def mlp_invariants(
     if in_features is None:
         raise ValueError(f"{name}: give in_features (log-invariant features) or num_particles (momenta input)")
     in_features = check_positive_int(name, "in_features", in_features)
+    if target_params is not None:
+        target_params = check_positive_int(name, "target_params", target_params)  # 1e4 (a float) is accepted
+        if not (isinstance(width_per_layer, int | float) and width_per_layer > 0):
+            raise ValueError(f"{name}: width_per_layer must be a positive number, got {width_per_layer!r}")
+        width, num_layers = mlp_invariants_shape(target_params, in_features, float(width_per_layer),
+                                                 2 if heteroscedastic else 1)
     width = check_positive_int(name, "width", width)
     num_layers = check_positive_int(name, "num_layers", num_layers)
     base_width = check_positive_int(name, "base_width", base_width)

@@ -28,6 +28,9 @@ class TrainConfig:
     epochs: int = 200
     # Optional limit in optimizer steps (iterations); training stops at whichever limit comes first.
     max_steps: int | None = None
+    # Optional floor in optimizer steps: a small training set gets more epochs, ceil(min_steps / steps per
+    # epoch), so that it is not step-starved (paper 3 trains 1e4 epochs at every size); None: epochs as given.
+    min_steps: int | None = None
     # Minibatch size. Paper 1 does not state it; 256 is the size of the benchmark regime in issue 2.
     batch_size: int = 256
     # Minibatch size for validation/test forward passes only (memory, not numerics).
@@ -82,6 +85,8 @@ class TrainConfig:
             bad(f"epochs must be >= 1, got {self.epochs}")
         if self.max_steps is not None and self.max_steps < 1:
             bad(f"max_steps must be >= 1 or None, got {self.max_steps}")
+        if self.min_steps is not None and self.min_steps < 1:
+            bad(f"min_steps must be >= 1 or None, got {self.min_steps}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             bad("batch_size and eval_batch_size must be >= 1")
         if self.optimizer not in OPTIMIZERS:
@@ -138,6 +143,14 @@ class TrainConfig:
                     f"invalid training config: noise_snr_db must be [low, high] in dB, got {values['noise_snr_db']!r}"
                 ) from None
         return cls(**values)
+
+    def for_train_size(self, num_train: int) -> TrainConfig:
+        """This config with ``epochs`` raised so that ``num_train`` samples get at least ``min_steps`` steps."""
+        if self.min_steps is None:
+            return self
+        steps_per_epoch = -(-int(num_train) // self.batch_size)
+        epochs = max(self.epochs, -(-self.min_steps // steps_per_epoch))
+        return self if epochs == self.epochs else dataclasses.replace(self, epochs=epochs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable mapping that ``from_dict`` reads back to an equal config."""

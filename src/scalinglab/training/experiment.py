@@ -371,6 +371,7 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool,
     subsets = [draw_training_subset(split.pool_indices, spec.num_train, ss, spec.val_fraction) for ss in subset_seeds]
     if any(len(v) == 0 for _, v in subsets):
         raise ValueError("each realization needs a validation part: val_fraction must be > 0")
+    cfg = cfg.for_train_size(len(subsets[0][0]))  # min_steps: more epochs for a small training set
 
     # Read every row any realization uses once; map store indices to positions in the loaded block.
     read = _reader(spec, store)
