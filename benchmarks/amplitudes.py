@@ -1,8 +1,13 @@
-"""Throughput of the tree-level |M|^2 generator: events per second per process.
+"""Throughput of the tree-level |M|^2 generator: events per second per process, and unweighted hadronic events.
 
 Fast path: ``squared_amplitude(process, momenta)`` on a whole batch (closed form where one exists, otherwise the
 batched Berends-Giele recursion). Baseline: the same Berends-Giele code called event by event (what a
 straightforward per-event generator does). Target (issue 6): >= 1e5 events/s for ``g g > g g g``.
+
+Hadronic sampling (issue 13): for every process with partons in the initial state, the unweighting efficiency
+(accepted / generated weighted events, against the w_max of a calibration sample) and the end-to-end rate of
+unweighted events (partonic sampling, cuts, |M|^2 and hit-or-miss) at a 13 TeV proton-proton collider, with
+pT > 20 GeV on massless final-state particles.
 
     python benchmarks/amplitudes.py [--quick]
 
@@ -18,6 +23,8 @@ import time
 import numpy as np
 
 from scalinglab.simulators.amplitudes import Cuts, generate_events, get_process, list_processes, squared_amplitude
+from scalinglab.simulators.amplitudes.campaign import _calibrate, _weighted_batch
+from scalinglab.simulators.amplitudes.hadronic import HadronicSampler, unweight
 
 
 def _rate(fn, num_events: int, repeats: int) -> float:
@@ -28,6 +35,26 @@ def _rate(fn, num_events: int, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return num_events / float(np.median(times))
+
+
+def _hadronic(proc, num_weighted: int, num_calibration: int) -> dict | None:
+    """Unweighting efficiency and unweighted events/s of one process at 13 TeV (None for lepton beams)."""
+    try:
+        sampler = HadronicSampler(proc.incoming, proc.masses[2:], 13000.0, cuts=Cuts(min_pt=20.0))
+    except ValueError:
+        return None
+    w_max = _calibrate(sampler, proc, "auto", num_calibration, 0, 4096)["w_max"]
+    rng = np.random.default_rng(1)
+    t0 = time.perf_counter()
+    accepted = generated = 0
+    while generated < num_weighted:
+        _, _, w, _, _ = _weighted_batch(sampler, proc, "auto", 4096, rng)
+        keep, _ = unweight(w, w_max, rng)
+        accepted += int(keep.sum())
+        generated += 4096
+    dt = time.perf_counter() - t0
+    return {"efficiency": accepted / generated, "unweighted_events_per_s": accepted / dt,
+            "weighted_events_per_s": generated / dt}
 
 
 def main() -> None:
@@ -64,6 +91,19 @@ def main() -> None:
     for r in rows:
         print(f"{r['process']:<22}{r['fast_method']:>8}{r['fast_events_per_s']:>13.3g}"
               f"{r['bg_batched_events_per_s']:>15.3g}{r['bg_per_event_events_per_s']:>14.3g}{r['ratio']:>9.1f}")
+    hadronic = {}
+    n_w, n_cal = (8192, 8192) if args.quick else (32768, 50000)
+    for name in list_processes():
+        proc = get_process(name)
+        if proc.num_final >= 4 and args.quick:
+            continue  # the slow 2 -> 4 recursions: full run only
+        h = _hadronic(proc, n_w, n_cal)
+        if h is not None:
+            hadronic[name] = h
+    print(f"\n{'hadronic (13 TeV)':<22}{'efficiency':>12}{'weighted ev/s':>15}{'unweighted ev/s':>17}")
+    for name, h in hadronic.items():
+        print(f"{name:<22}{h['efficiency']:>12.3g}{h['weighted_events_per_s']:>15.3g}"
+              f"{h['unweighted_events_per_s']:>17.3g}")
     ggg = next(r for r in rows if r["process"] == "g g > g g g")
     print(json.dumps({
         "benchmark": "amplitudes",
@@ -72,6 +112,8 @@ def main() -> None:
         "target_events_per_s": 100000,
         "meets_target": bool(ggg["fast_events_per_s"] >= 1e5),
         "per_process_events_per_s": {r["process"]: round(r["fast_events_per_s"]) for r in rows},
+        "unweighting_efficiency": {k: round(h["efficiency"], 4) for k, h in hadronic.items()},
+        "unweighted_events_per_s": {k: round(h["unweighted_events_per_s"]) for k, h in hadronic.items()},
         "quick": args.quick,
     }))
 

@@ -161,6 +161,22 @@ def test_hadronic_campaign_resumes_identically_and_records_dimension(tmp_path):
         simulate_amplitudes(tmp_path / "b", "q q~ > Z g", 150, **{**kw, "collider_energy": 14000.0})
 
 
+def test_wmax_quantile_trades_overweights_for_efficiency(tmp_path):
+    kw = dict(collider_energy=13000.0, seed=1, cuts=Cuts(min_pt=20.0), batch_size=4096, calibration_events=20_000,
+              quiet=True)
+    with simulate_amplitudes(tmp_path / "exact", "g g > g g", 200, **kw) as a:
+        exact = a.metadata["unweighting"], a.state
+    with simulate_amplitudes(tmp_path / "q", "g g > g g", 200, wmax_quantile=0.999, **kw) as b:
+        fast = b.metadata["unweighting"], b.state
+        assert b.metadata["config"]["wmax_quantile"] == 0.999
+    assert fast[0]["w_max"] < exact[0]["w_max"]
+    assert fast[0]["expected_efficiency"] > 1.5 * exact[0]["expected_efficiency"]
+    assert fast[1]["efficiency"] > 1.5 * exact[1]["efficiency"]
+    assert 0 < fast[0]["overweight_fraction"] <= 0.0011 and exact[0]["overweight_fraction"] == 0
+    with pytest.raises(ValueError, match="wmax_quantile"):
+        simulate_amplitudes(tmp_path / "x", "g g > g g", 10, wmax_quantile=0.1, **kw)
+
+
 def test_fixed_store_dimension_and_bad_options(tmp_path):
     with simulate_amplitudes(tmp_path / "f", "g g > g g g", 20, 1000.0, cuts=Cuts(min_pt=20.0), quiet=True) as st:
         assert st.metadata["sampling"] == "fixed" and st.metadata["phase_space_dimension"] == 4

@@ -91,6 +91,7 @@ def simulate_amplitudes(
     scale_factor: float = 0.5,
     min_sqrt_s_hat: float = 0.0,
     calibration_events: int = CALIBRATION_EVENTS,
+    wmax_quantile: float = 1.0,
     quiet: bool = False,
 ):
     """Generate ``num_samples`` events of ``process`` with their |M|^2 into the store at ``out`` (resumable).
@@ -108,6 +109,10 @@ def simulate_amplitudes(
         batch_size: events per generated batch (hadronic: weighted events per batch, before unweighting).
         pdf, scale_factor, min_sqrt_s_hat: hadronic sampling options (see ``HadronicSampler``).
         calibration_events: hadronic: weighted events of the calibration sample that sets w_max.
+        wmax_quantile: hadronic: w_max is this quantile of the calibration weights (1 = their maximum, exact
+            hit-or-miss up to the events above it). Below 1, the events above w_max (about a fraction
+            1 - quantile) are kept with probability 1 and so under-represented by w / w_max: faster (the
+            efficiency is set by rare large weights) at the price of that bias, which the overweight count shows.
         quiet: no progress bar.
 
     Returns:
@@ -132,11 +137,15 @@ def simulate_amplitudes(
     if collider_energy is not None:
         if calibration_events < 100:
             raise ValueError(f"calibration_events must be >= 100, got {calibration_events}")
+        if not 0.5 <= wmax_quantile <= 1.0:
+            raise ValueError(f"wmax_quantile must lie in [0.5, 1], got {wmax_quantile}")
         # every check (partons, energy, cuts) before the store exists: a bad option writes nothing
         sampler = HadronicSampler(proc.incoming, proc.masses[2:], collider_energy, cuts=cuts, pdf=pdf,
                                   scale_factor=scale_factor, min_sqrt_s_hat=min_sqrt_s_hat)
         hadronic = {"collider_energy": collider_energy, "pdf": pdf, "scale_factor": scale_factor,
                     "min_sqrt_s_hat": min_sqrt_s_hat, "calibration_events": calibration_events}
+        if wmax_quantile != 1.0:  # only when set, so stores made before the option resume
+            hadronic["wmax_quantile"] = wmax_quantile
     else:
         if not sqrt_s > proc.masses[2:].sum():
             raise ValueError(f"sqrt_s = {sqrt_s} GeV is below the threshold {proc.masses[2:].sum()} GeV of "
@@ -164,7 +173,8 @@ def simulate_amplitudes(
     if sampler is not None:
         aux["sqrt_s_hat"] = ("float64", ())
         if not os.path.exists(out):  # w_max is part of the store: computed once, read back on resume
-            metadata["unweighting"] = _calibrate(sampler, proc, method, calibration_events, seed, batch_size)
+            metadata["unweighting"] = _calibrate(sampler, proc, method, calibration_events, seed, batch_size,
+                                                 wmax_quantile)
     store = DatasetStore.open_or_create(
         out,
         input_shape=(4 * n,),
@@ -215,8 +225,9 @@ def _weighted_batch(sampler: HadronicSampler, proc, method: str, num: int, rng: 
     return p, amp2, weight, ev["sqrt_s_hat"][ok], int(ok.sum())
 
 
-def _calibrate(sampler, proc, method, num_events, seed, batch_size) -> dict:
-    """w_max (the largest weight of a calibration sample of its own seed) and the expected efficiency."""
+def _calibrate(sampler, proc, method, num_events, seed, batch_size, quantile: float = 1.0) -> dict:
+    """w_max (the largest weight, or a quantile, of a calibration sample of its own seed) and the expected
+    efficiency."""
     rng = np.random.default_rng(derive_seed(seed, "amplitudes-wmax"))
     weights, passed, made = [], 0, 0
     while made < num_events:
@@ -229,9 +240,16 @@ def _calibrate(sampler, proc, method, num_events, seed, batch_size) -> dict:
     if w.size == 0 or not np.max(w) > 0:
         raise ValueError(f"no calibration event of {proc.name} passed the cuts ({num_events} tried): loosen the "
                          "cuts or raise the collider energy")
-    w_max = float(np.max(w))
-    return {"w_max": w_max, "calibration_events": int(num_events), "cut_acceptance": passed / num_events,
-            "expected_efficiency": float(np.sum(w) / (num_events * w_max)),
+    # zero weights of events cut away count in the quantile like in production (they are never kept)
+    w_max = float(np.max(w)) if quantile == 1.0 else float(np.quantile(np.concatenate(
+        [w, np.zeros(num_events - w.size)]), quantile))
+    if not w_max > 0:
+        raise ValueError(f"w_max quantile {quantile} of the calibration weights is 0: fewer than "
+                         f"{100 * (1 - quantile):.3g}% of the events pass the cuts")
+    return {"w_max": w_max, "quantile": quantile, "calibration_events": int(num_events),
+            "cut_acceptance": passed / num_events,
+            "expected_efficiency": float(np.sum(np.minimum(w, w_max)) / (num_events * w_max)),
+            "overweight_fraction": float(np.count_nonzero(w > w_max) / num_events),
             "mean_weight_gev-2": float(np.sum(w) / num_events)}
 
 
