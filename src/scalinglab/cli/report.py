@@ -39,13 +39,20 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run)
 
     a = subparsers.add_parser(
-        "amplitude-figures", help="alpha_D vs n_f and TwoNN dimension across amplitude sweeps (paper 3 Figs. 3, 10)",
-        description="Fit alpha_D of each amplitude sweep (one per process) and draw the exponents against the "
-        "bound alpha >= 4/(3 n_f - 4), and the TwoNN dimension of the last hidden layer vs N_D.",
+        "amplitude-figures",
+        help="alpha_D and alpha_C vs n_f, TwoNN dimension, Eq. 23 error and App. C tables across amplitude sweeps "
+        "(paper 3 Figs. 3, 10, Tables 2-13)",
+        description="Fit alpha_D of each amplitude sweep (one per process; at the largest compute value of a "
+        "compute-axis sweep) and alpha_C (the report's quoted compute-curve exponent at the largest N_D), draw "
+        "them against the bound alpha >= 4/d, the TwoNN dimension of the last hidden layer vs N_D, the Eq. 23 "
+        "error eps vs N_D, and write the (X_c, alpha, K) table of every curve (paper3_table.csv).",
     )
     a.add_argument("results", nargs="+", help="sweep results directories of amplitude datasets (records carry n_f)")
-    a.add_argument("--out", required=True, help="output directory for alpha_vs_nf.png, intrinsic_dimension.png")
-    a.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates of each fit (default 2000)")
+    a.add_argument("--out", required=True, help="output directory for alpha_vs_nf.png (+ .json), "
+                   "intrinsic_dimension.png, epsilon_vs_nd.png and paper3_table.csv")
+    a.add_argument("--bootstrap", type=int, default=2000,
+                   help="bootstrap replicates of each power-law fit (default 2000; the automatic law choice and "
+                   "the saturating fits use at most 400 and 200, as the report)")
     a.set_defaults(func=_run_amplitudes)
 
 
@@ -91,24 +98,52 @@ def _run(args) -> int:
 
 
 def _run_amplitudes(args) -> int:
-    from scalinglab.report.amplitudes import data_exponent, exponents_vs_nf_figure, intrinsic_dimension_figure
+    from scalinglab.report.amplitudes import (
+        at_largest_compute,
+        compute_exponents,
+        data_exponent,
+        epsilon_figure,
+        epsilon_scaling,
+        exponents_vs_nf_figure,
+        intrinsic_dimension_figure,
+        paper3_table_rows,
+        write_paper3_table,
+    )
+    from scalinglab.report.analysis import ReportOptions, analyze
     from scalinglab.report.loader import load_results
 
     out = Path(args.out)
-    rows, records = [], []
+    # the automatic law choice and the saturating fits refit per replicate: at most the report's defaults
+    options = ReportOptions(num_bootstrap=args.bootstrap, num_choice_bootstrap=min(400, args.bootstrap),
+                            num_saturating_bootstrap=min(200, args.bootstrap))
+    rows, records, table = [], [], []
     for res in args.results:
-        recs = [r for r in load_results(res).records if r.get("n_f") is not None]
+        results = load_results(res)
+        recs = [r for r in results.records if r.get("n_f") is not None]
         if not recs:
             raise ValueError(f"{res} has no records with n_f: not an amplitude sweep")
-        records += recs
-        for label in sorted({r["model_label"] for r in recs}):
-            row = data_exponent([r for r in recs if r["model_label"] == label], num_bootstrap=args.bootstrap)
-            rows.append(dict(row, label=label, results=str(res)))
+        records += [dict(r, source=str(res)) for r in recs]
+        top = at_largest_compute(recs)  # a compute-axis sweep: alpha_D at its largest compute value
+        for label in sorted({r["model_label"] for r in top}):
+            row = data_exponent([r for r in top if r["model_label"] == label], num_bootstrap=args.bootstrap)
+            rows.append(dict(row, label=label, results=str(res), axis="data"))
             lo, hi = row["ci95"]
             print(f"{res}: {label}: n_f = {row['n_f']}  d = {row['d']}  alpha_D = {row['exponent']:.2f} "
                   f"[{lo:.2f}, {hi:.2f}]  bound 4/d = {row['bound']:.2f}")
+        analysis = analyze(results, options)
+        for row in compute_exponents(analysis.compute_curves, results.records):
+            rows.append(dict(row, results=str(res)))
+            lo, hi = row["ci95"]
+            print(f"{res}: {row['label']}: n_f = {row['n_f']}  d = {row['d']}  alpha_C = {row['exponent']:.2f} "
+                  f"[{lo:.2f}, {hi:.2f}] ({row['law']}, N_D = {row['num_train']})  bound 4/d = {row['bound']:.2f}")
+        table += [dict(r, results=str(res)) for r in paper3_table_rows(analysis)]
     print(f"figure: {exponents_vs_nf_figure(rows, out / 'alpha_vs_nf.png')}")
     if any(r.get("intrinsic_dimension") is not None for r in records):
         print(f"figure: {intrinsic_dimension_figure(records, out / 'intrinsic_dimension.png')}")
+    eps = epsilon_scaling(records, num_bootstrap=args.bootstrap)
+    if eps:
+        print(f"figure: {epsilon_figure(eps, out / 'epsilon_vs_nd.png')}")
+    if table:
+        print(f"table: {write_paper3_table(table, out / 'paper3_table.csv')}")
     (out / "alpha_vs_nf.json").write_text(json.dumps(rows, indent=1))
     return 0

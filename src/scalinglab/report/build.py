@@ -113,36 +113,118 @@ def status_notes(analysis: Analysis) -> list[str]:
     return msgs
 
 
-def amplitude_figures(records: list[dict], out: Path, options: ReportOptions) -> list[Figure]:
-    """Paper 3's extra figures when the records allow them: pull calibration (heteroscedastic runs),
-    TwoNN dimension vs N_D and alpha_D vs n_f against the 4/d bound (amplitude datasets)."""
-    from scalinglab.report.amplitudes import data_exponent, exponents_vs_nf_figure, intrinsic_dimension_figure
-    from scalinglab.report.calibration import calibration_figure, calibration_records
+def amplitude_figures(records: list[dict], out: Path, options: ReportOptions,
+                      analysis: Analysis | None = None) -> list[Figure]:
+    """Paper 3's extra figures when the records allow them: pull calibration (heteroscedastic runs; per N_D,
+    and on a compute-axis sweep per compute value at each N_D), TwoNN dimension vs N_D, alpha_D and alpha_C vs
+    n_f against the 4/d bound and the Eq. 23 error vs N_D (amplitude datasets).
+
+    Args:
+        records: the sweep records.
+        out: report directory.
+        options: analysis settings (bootstrap replicates, seed, fit range).
+        analysis: the report's analysis; its compute curves give alpha_C (None: no alpha_C).
+    """
+    from scalinglab.report.amplitudes import (
+        at_largest_compute,
+        compute_exponents,
+        data_exponent,
+        epsilon_figure,
+        epsilon_scaling,
+        exponents_vs_nf_figure,
+        intrinsic_dimension_figure,
+    )
+    from scalinglab.report.calibration import calibration_by_compute, calibration_figure, largest_compute_records
 
     figs = []
-    if calibration_records(records):
-        figs.append(Figure(calibration_figure(records, out / "calibration.png"), "Calibration of learned sigma",
+    cal = largest_compute_records(records)
+    if cal:
+        top = next((r for r in cal if r.get("compute_key")), None)  # cal holds one compute value only
+        at = "" if top is None else f" At the largest compute value ({top['compute_key']} = {top['compute_value']})."
+        figs.append(Figure(calibration_figure(cal, out / "calibration.png"), "Calibration of learned sigma",
                            "Pull distributions (prediction - truth) / sigma against a unit Gaussian and the "
-                           "distributions of the learned sigma, per training-set size (paper 3 Figs. 4-6)."))
+                           "distributions of the learned sigma, per training-set size (paper 3 Figs. 5-6 right)."
+                           + at))
+        for entry in calibration_by_compute(records, out):
+            figs.append(Figure(
+                entry["path"], f"Calibration vs compute at N_D = {entry['num_train']}"
+                + (f" ({entry['model']})" if entry["model"] else ""),
+                f"Pull distributions against a unit Gaussian and learned-sigma quantiles at N_D = "
+                f"{entry['num_train']}, one line per {entry['compute_key']} "
+                f"({', '.join(map(str, entry['compute_values']))}) (paper 3 Figs. 5-6 left)."))
     with_nf = [r for r in records if r.get("n_f") is not None]
     if any(r.get("intrinsic_dimension") is not None for r in with_nf):
         figs.append(Figure(intrinsic_dimension_figure(with_nf, out / "intrinsic_dimension.png"),
-                           "Intrinsic dimension", "TwoNN dimension of the last hidden layer vs N_D (median and "
-                           "range over realizations); dashed: the dataset's phase-space dimension d (3 n_f - 4 for "
-                           "hadron-collider samples, 3 n_f - 5 at one fixed sqrt(s); paper 3 App. B)."))
+                           "Intrinsic dimension", "TwoNN dimension of the last hidden layer vs N_D, one line per "
+                           "model size (median and min-max range over realizations; a compute-axis sweep at its "
+                           "largest compute value); black lines: the dataset's phase-space dimension d, the legend "
+                           "says which (3 n_f - 4 for hadron-collider samples, 3 n_f - 5 at one fixed sqrt(s)) "
+                           "(paper 3 Fig. 3 left, App. B, Figs. 18-19)."))
     rows = []
-    for label in sorted({r["model_label"] for r in with_nf}):
+    nf_top = at_largest_compute(with_nf)
+    for key in sorted({(str(r.get("source") or ""), str(r.get("model_label"))) for r in nf_top}):
         try:
-            row = data_exponent([r for r in with_nf if r["model_label"] == label],
+            row = data_exponent([r for r in nf_top if (str(r.get("source") or ""), str(r.get("model_label"))) == key],
                                 num_bootstrap=options.num_bootstrap, seed=options.seed)
         except ValueError:
             continue  # fewer than 3 data sizes or mixed n_f: no exponent to draw
-        rows.append(dict(row, label=label))
-    if rows:
-        figs.append(Figure(exponents_vs_nf_figure(rows, out / "alpha_vs_nf.png"), "alpha_D vs n_f",
-                           "Data-scaling exponent with its 95% interval against the bound alpha >= 4/d, d the "
-                           "dataset's phase-space dimension (paper 3 Fig. 10)."))
+        rows.append(dict(row, label=key[1], source=key[0], axis="data"))
+    compute_rows = compute_exponents(analysis.compute_curves, records) if analysis is not None else []
+    if rows or compute_rows:
+        has_c = bool(compute_rows)
+        figs.append(Figure(
+            exponents_vs_nf_figure(rows + compute_rows, out / "alpha_vs_nf.png"),
+            "alpha_D and alpha_C vs n_f" if has_c else "alpha_D vs n_f",
+            "Data-scaling exponent alpha_D (power law in N_D, at the largest compute value of a compute-axis "
+            "sweep)" + (" and compute-scaling exponent alpha_C (the exponent the report quotes on the compute "
+                        "curve at each model's largest N_D)" if has_c else "")
+            + f" with their {options.confidence:.0%} intervals against the bound alpha >= 4/d, d the dataset's "
+            "phase-space dimension (paper 3 Fig. 10" + (")." if has_c else ", left).")))
+    eps = epsilon_scaling(with_nf, num_bootstrap=options.num_bootstrap, confidence=options.confidence,
+                          fit_range=options.fit_range, seed=options.seed)
+    if eps:
+        figs.append(Figure(epsilon_figure(eps, out / "epsilon_vs_nd.png"), "Relative amplitude error eps vs N_D",
+                           "eps = sum |A_NN - A_true| / sum A_true on the test set (paper 3 App. A.1, Eq. 23), "
+                           "geometric mean over realizations with the min-max range per model (a compute-axis "
+                           "sweep at its largest compute value); dashed: power-law fit, its slope d ln eps / "
+                           f"d ln N_D with {options.confidence:.0%} bootstrap interval in the legend."))
     return figs
+
+
+def amplitude_tables(analysis: Analysis, out: Path) -> tuple[list[Path], str]:
+    """Paper 3 App. C tables (X_c, alpha, K per curve) of the amplitude sweeps: ``paper3_table.csv`` and the
+    HTML block for the page. Nothing (``([], "")``) when no record carries ``n_f``."""
+    from scalinglab.report.amplitudes import paper3_table_html, paper3_table_rows, write_paper3_table
+
+    rows = paper3_table_rows(analysis)
+    if not rows:
+        return [], ""
+    path = write_paper3_table(rows, out / "paper3_table.csv")
+    conf = f"{analysis.options.confidence:.0%}"
+    caption = (
+        "<h2>Scaling parameters (X_c, alpha_X, K_X) per curve</h2><p class='meta'>L(X) = (X_c / X)^alpha_X + "
+        "K_X for every curve of the amplitude sweeps, as paper 3 App. C Tables 2-13: X = training FLOPs C (or "
+        "the compute value) at fixed N_D (saturating fit of the compute curve), X = N_D at fixed model size "
+        "N_M, X = N_M at fixed N_D (data and model curves: the law the report quotes, i.e. the automatic "
+        "power-law / saturating choice; on a compute-axis sweep at the largest compute value). "
+        "For a power law A X^-alpha, X_c = A^(1/alpha) and K is written ~0; a saturating compute fit whose "
+        "floor is compatible with 0 also reads ~0. alpha is given as value ± bootstrap standard deviation "
+        f"[{conf} interval]; X_c and K as value [{conf} interval]. Every interval is an equal-tailed "
+        "percentile interval over bootstrap replicates (over realizations within each point, or over points "
+        "where a point has one run); for the automatic choice each replicate refits both laws and keeps the "
+        "one the deviance test picks, so the X_c interval mixes both laws' X_c. Also written as "
+        "paper3_table.csv.</p>"
+    )
+    return [path], caption + paper3_table_html(rows)
+
+
+def _insert_html(index: Path, block: str, before: str = "<h2>All fits</h2>") -> None:
+    """Insert an HTML block into the written page before ``before`` (at the end of the body without it)."""
+    page = index.read_text(encoding="utf-8")
+    at = page.find(before)
+    if at < 0:
+        at = page.rfind("</body>")
+    index.write_text(page[:at] + block + "\n" + page[at:], encoding="utf-8")
 
 
 def analysis_links(results_root: Path, out: Path) -> list[tuple[str, str]]:
@@ -170,7 +252,8 @@ def build_report(
 
     Writes into ``out_dir``: PNG figures (paper 1 Figs. 1, 3-7 as the sweep allows, loss vs FLOPs with a
     compute axis), ``fits.csv`` / ``fits.json`` (every fit with its intervals), ``points.csv`` (aggregates
-    per design point) and ``index.html`` (self-contained: figures embedded, spec, environment, timings).
+    per design point), for amplitude sweeps paper 3's figures and ``paper3_table.csv`` (``amplitude_figures``,
+    ``amplitude_tables``) and ``index.html`` (self-contained: figures embedded, spec, environment, timings).
 
     Args:
         results_dir: a sweep results directory (docs/architecture.md, "Sweep results"), or a list of them:
@@ -211,10 +294,14 @@ def build_report(
         bar.set_description("report: fits")
         analysis = analyze(results, options, progress=bar)
         bar.set_description("report: figures")
-        figures = make_figures(analysis, out, progress=bar) + amplitude_figures(results.records, out, options)
+        figures = make_figures(analysis, out, progress=bar) + amplitude_figures(results.records, out, options,
+                                                                                analysis)
         tables = write_tables(analysis, out)
+        extra_tables, extra_html = amplitude_tables(analysis, out)
         path = write_html(analysis, figures, out, messages=report_notes(analysis),
-                          table_files=[p.name for p in tables.values()],
+                          table_files=[p.name for p in tables.values()] + [p.name for p in extra_tables],
                           links=[link for root in results.sources for link in analysis_links(root, out)])
+        if extra_html:
+            _insert_html(path, extra_html)
         bar.advance(1)
     return path

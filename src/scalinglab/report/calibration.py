@@ -48,36 +48,49 @@ def pooled_pulls(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]
     return edges, density
 
 
-def calibration_figure(records: list[dict[str, Any]], out_path: str | Path, group_key: str = "num_train") -> Path:
-    """Draw pull histograms per group (e.g. per N_D) against a unit Gaussian, and the learned sigma quantiles.
+def _sort_key(value: Any) -> tuple:
+    """None last, numbers numerically, then names."""
+    if value is None:
+        return (2, 0.0, "")
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
 
-    Args:
-        records: sweep/experiment records (those without ``calibration`` are ignored).
-        out_path: PNG file to write.
-        group_key: record field that separates the histograms (one line per value).
 
-    Returns:
-        the written path.
-    """
-    recs = calibration_records(records)
-    if not recs:
-        raise ValueError("no records with a 'calibration' entry (train with loss = 'gaussian_nll')")
+def calibration_groups(records: list[dict[str, Any]], group_key: str = "num_train") -> dict[Any, list[dict[str, Any]]]:
+    """The calibration records split by ``record[group_key]``, keys in ascending order (one line each)."""
     groups: dict[Any, list[dict[str, Any]]] = {}
-    for r in recs:
+    for r in calibration_records(records):
         groups.setdefault(r.get(group_key), []).append(r)
-    keys = sorted(groups, key=lambda k: (k is None, k if isinstance(k, (int, float)) else str(k)))
-    colors = plt.cm.viridis(np.linspace(0.1, 0.9, max(1, len(keys))))
+    return {k: groups[k] for k in sorted(groups, key=_sort_key)}
+
+
+def draw_calibration(records: list[dict[str, Any]], group_key: str = "num_train", title: str | None = None,
+                     label: str | None = None):
+    """The calibration figure, not yet saved: ``(fig, ax_pull, ax_sigma)`` with one pull histogram (a
+    ``StepPatch``) and one sigma-quantile line per value of ``group_key`` (legend: ``label=value``, ``label``
+    defaulting to ``group_key``).
+
+    Raises:
+        ValueError: no records with a ``calibration`` entry.
+    """
+    groups = calibration_groups(records, group_key)
+    if not groups:
+        raise ValueError("no records with a 'calibration' entry (train with loss = 'gaussian_nll')")
+    label = label or group_key
+    colors = plt.cm.viridis(np.linspace(0.1, 0.9, max(1, len(groups))))
     fig, (ax_pull, ax_sigma) = plt.subplots(1, 2, figsize=(10.5, 4.0))
     grid = np.linspace(-5, 5, 401)
     ax_pull.plot(grid, np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi), "k--", lw=1.2, label="N(0, 1)")
-    for color, key in zip(colors, keys):
-        edges, density = pooled_pulls(groups[key])
-        std = float(np.mean([r["calibration"]["pull_std"] for r in groups[key]]))
-        ax_pull.stairs(density, edges, color=color, label=f"{group_key}={key} (pull std {std:.2f})")
-        qs = [r["calibration"]["sigma_quantiles"] for r in groups[key]]
+    for color, (key, recs) in zip(colors, groups.items()):
+        edges, density = pooled_pulls(recs)
+        std = float(np.mean([r["calibration"]["pull_std"] for r in recs]))
+        ax_pull.stairs(density, edges, color=color, label=f"{label}={key} (pull std {std:.2f})")
+        qs = [r["calibration"]["sigma_quantiles"] for r in recs]
         levels = sorted(qs[0], key=float)
         med = [float(np.median([q[lv] for q in qs])) for lv in levels]
-        ax_sigma.plot([float(lv) for lv in levels], med, "o-", color=color, label=f"{group_key}={key}")
+        ax_sigma.plot([float(lv) for lv in levels], med, "o-", color=color, label=f"{label}={key}")
     ax_pull.set_yscale("log")
     ax_pull.set_ylim(1e-4, 1.0)
     ax_pull.set_xlabel("pull (pred - true) / sigma")
@@ -87,9 +100,64 @@ def calibration_figure(records: list[dict[str, Any]], out_path: str | Path, grou
     ax_sigma.set_xlabel("quantile")
     ax_sigma.set_ylabel("learned sigma (standardized units)")
     ax_sigma.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig, ax_pull, ax_sigma
+
+
+def calibration_figure(records: list[dict[str, Any]], out_path: str | Path, group_key: str = "num_train",
+                       title: str | None = None, label: str | None = None) -> Path:
+    """Draw pull histograms per group (e.g. per N_D) against a unit Gaussian, and the learned sigma quantiles.
+
+    Args:
+        records: sweep/experiment records (those without ``calibration`` are ignored).
+        out_path: PNG file to write.
+        group_key: record field that separates the histograms (one line per value).
+        title: optional figure title.
+        label: name of the grouping in the legend (default ``group_key``).
+
+    Returns:
+        the written path.
+    """
+    fig, _, _ = draw_calibration(records, group_key, title, label)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=DPI)
     plt.close(fig)
     return out_path
+
+
+def largest_compute_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Calibration records at the largest compute value of their sweep (all of them without a compute axis)."""
+    recs = calibration_records(records)
+    values = [r.get("compute_value") for r in recs if r.get("compute_key")]
+    if not values:
+        return recs
+    top = max(values, key=_sort_key)
+    return [r for r in recs if not r.get("compute_key") or r.get("compute_value") == top]
+
+
+def calibration_by_compute(records: list[dict[str, Any]], out_dir: str | Path) -> list[dict[str, Any]]:
+    """One calibration figure per N_D (and model, when several) of a compute-axis sweep, one line per compute
+    value (paper 3 Figs. 5-6 left: pull and sigma distributions for different amounts of compute).
+
+    Returns:
+        One dict per figure: ``num_train``, ``model``, ``compute_values`` (the lines, ascending), ``path``
+        (``calibration_compute_ND{N}[_{model}].png``). Empty when no calibration record has a compute axis.
+    """
+    recs = [r for r in calibration_records(records) if r.get("compute_key")]
+    models = sorted({str(r.get("model_label") or r.get("family") or "") for r in recs})
+    out = []
+    for model in models:
+        mine = [r for r in recs if str(r.get("model_label") or r.get("family") or "") == model]
+        for n in sorted({int(r["num_train"]) for r in mine}):
+            at_n = [r for r in mine if int(r["num_train"]) == n]
+            key = at_n[0]["compute_key"]
+            slug = "" if len(models) == 1 else "_" + "".join(ch if ch.isalnum() else "-" for ch in model)
+            path = calibration_figure(at_n, Path(out_dir) / f"calibration_compute_ND{n}{slug}.png",
+                                      group_key="compute_value", label=str(key),
+                                      title=f"{model}: N_D = {n}, lines: {key}" if model else f"N_D = {n}")
+            out.append({"num_train": n, "model": model, "compute_key": key, "path": path,
+                        "compute_values": list(calibration_groups(at_n, "compute_value"))})
+    return out
