@@ -50,8 +50,9 @@ def register(subparsers) -> None:
                         "default 50000)")
     parser.add_argument("--wmax-quantile", type=float, default=1.0,
                         help="hadronic: w_max = this quantile of the calibration weights (default 1: their maximum); "
-                        "e.g. 0.999 raises the efficiency of multi-jet processes ~10x and keeps the ~0.1%% events "
-                        "above w_max with probability 1 (a bias the overweight count shows)")
+                        "e.g. 0.9999 raises the efficiency of g g > g g g 5x; the events above w_max are kept with "
+                        "probability 1, under-representing the share of the cross section printed as "
+                        "sigma_share_above_wmax (3%% there)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)
 
@@ -73,6 +74,7 @@ def _run(args) -> int:
         if meta["sampling"] == "hadronic":
             summary.update({"unweighting_efficiency": state.get("efficiency"),
                             "overweight_events": state.get("overweight"),
-                            "cut_acceptance": meta["unweighting"]["cut_acceptance"]})
+                            "cut_acceptance": meta["unweighting"]["cut_acceptance"],
+                            "sigma_share_above_wmax": meta["unweighting"].get("sigma_share_above_wmax")})
         print(json.dumps(summary))
     return 0

@@ -17,6 +17,12 @@ The backbone is used with ``preserve_variance=False``: with the default True it 
 ``p_ref`` per event. The edge standardisation of the Frames-Net and the energy scale are fitted from data by
 :meth:`LLoCaTransformer.fit_input_standardization` (called automatically on the first batch if not done).
 
+Parametrization: the standard one (the ``lloca`` package's and torch's default initialisation), one learning
+rate for every parameter; the model exposes no ``lr_multipliers``, so muP (which paper 3 uses for MLP-I only)
+does not apply and a learning rate tuned at one size need not transfer to another. Ensembles of realizations
+train one member after the other (the ensemble trainer's ``torch.func.vmap`` probe does not pass for this model
+and it falls back to the ``sequential`` path, which records as ``"trainer": "sequential"``).
+
 Reference: Bahl et al., "Scaling laws for amplitude surrogates", Sec. 3.1 (Eqs. 10-12); J. Spinner et al.,
 arXiv:2505.20280; L. Favaro et al., arXiv:2508.14898.
 """

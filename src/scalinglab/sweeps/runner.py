@@ -388,7 +388,8 @@ def _run_pending(spec: SweepSpec, results: ResultsStore, pending: list[Task], co
 
 def task_name(task: Task) -> str:
     """Short name of a task for progress displays: family, size, N_D and target."""
-    return f"{task.family} {task.size_value} N_D={task.num_train} {task.target}"
+    size = "" if task.size_key is None else f" {task.size_value}"  # a family without a size axis: no "None"
+    return f"{task.family}{size} N_D={task.num_train} {task.target}"
 
 
 def running_text(task: Task, p: Any) -> str:

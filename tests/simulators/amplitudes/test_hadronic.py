@@ -173,6 +173,7 @@ def test_wmax_quantile_trades_overweights_for_efficiency(tmp_path):
     assert fast[0]["expected_efficiency"] > 1.5 * exact[0]["expected_efficiency"]
     assert fast[1]["efficiency"] > 1.5 * exact[1]["efficiency"]
     assert 0 < fast[0]["overweight_fraction"] <= 0.0011 and exact[0]["overweight_fraction"] == 0
+    assert 0 < fast[0]["sigma_share_above_wmax"] < 0.2 and exact[0]["sigma_share_above_wmax"] == 0
     with pytest.raises(ValueError, match="wmax_quantile"):
         simulate_amplitudes(tmp_path / "x", "g g > g g", 10, wmax_quantile=0.1, **kw)
 

@@ -250,6 +250,8 @@ def _calibrate(sampler, proc, method, num_events, seed, batch_size, quantile: fl
             "cut_acceptance": passed / num_events,
             "expected_efficiency": float(np.sum(np.minimum(w, w_max)) / (num_events * w_max)),
             "overweight_fraction": float(np.count_nonzero(w > w_max) / num_events),
+            # the bias of a quantile w_max: the share of the cross section the kept overweights under-represent
+            "sigma_share_above_wmax": float(np.sum(np.maximum(w - w_max, 0.0)) / np.sum(w)),
             "mean_weight_gev-2": float(np.sum(w) / num_events)}
 
 

@@ -4,16 +4,27 @@ Conventions (the same for every process):
 
 - momenta ``[B, n, 4]`` with components (E, px, py, pz) in GeV, the two incoming particles first in the order of
   the process string, then the outgoing ones in that order (``"q q~ > Z g g"``: q, q~, Z, g, g);
-- all couplings are set to 1 (``e = g_s = 1``, unit electric charges, the Z couples to quarks like a massive
-  photon with a pure vector coupling ``gamma^mu``); restore physical couplings by multiplying with
-  ``e^4``, ``e^4 g_s^2``, ``g_s^(n-2)``... and for the Z with massless quarks by ``(g_V^2 + g_A^2)``;
 - the value is **summed** over the helicities and colours of all external particles; ``average=True`` divides
   by the number of incoming helicity x colour states (quark 2 x 3, gluon 2 x 8, electron 2); no symmetry factor
   for identical final-state particles is included (it belongs to the phase-space integral);
-- leptons, quarks and gluons are massless; ``M_Z = 91.1876 GeV``; ``e+ e-`` processes go through a photon only.
+- light quarks, leptons and gluons are massless; the top (``t``), W, Z and Higgs carry the PDG masses below;
+  ``e+ e-`` processes go through a photon only.
+
+Couplings (the overall factor to restore for physical values; surrogates learn log |M|^2 standardized, so a
+constant factor never matters for them):
+
+- gluon, ``e+ e-`` and ``q q~ > Z + n g`` processes: all couplings 1 (``e = g_s = 1``, unit charges, the Z
+  couples like a massive photon: multiply by ``e^4``, ``e^4 g_s^2``, ``g_s^(n-2)``... and by
+  ``(g_V^2 + g_A^2)`` for the SM Z);
+- ``q q~ > a a + n g`` (module ``diphoton``): unit quark charge, multiply by ``e^4 Q_q^4 g_s^(2n)``;
+- ``q q~ > t t~ H`` (module ``top_higgs``): QCD production with ``g_s = 1`` and Yukawa vertex ``-i y``, y = 1:
+  multiply by ``g_s^4 m_t^2 / v^2``;
+- ``u d~ > W+ Z + n g`` and ``u u~ > W+ W- Z`` (module ``electroweak``): the Standard Model's electroweak
+  couplings (on-shell sin^2 theta_W = 1 - M_W^2 / M_Z^2, chiral Z and W couplings, triple and quartic gauge
+  vertices, the Higgs) with ``e = g_s = 1``: multiply by ``e^4 g_s^(2n)`` (W Z) or ``e^6`` (W W Z).
 
 Methods: ``"closed"`` (closed forms, where they exist), ``"bg"`` (Berends-Giele recursion with an exact colour
-matrix), ``"auto"`` (closed form if available, else Berends-Giele).
+matrix, or the process module's numeric helicity amplitudes), ``"auto"`` (closed form if available, else bg).
 """
 
 from __future__ import annotations
