@@ -141,6 +141,9 @@ def test_compute_rows_and_alpha_c(sweeps, tmp_path):
     assert alpha_c["axis"] == "compute" and alpha_c["num_train"] == COMPUTE_SIZES[-1]
     assert (alpha_c["n_f"], alpha_c["d"]) == (3, 5) and alpha_c["bound"] == pytest.approx(0.8)
     assert alpha_c["ci95"][0] <= A_C <= alpha_c["ci95"][1] and abs(alpha_c["exponent"] - A_C) < 0.15
+    every = compute_exponents(an.compute_curves, records, all_sizes=True)
+    assert [r["num_train"] for r in every] == list(COMPUTE_SIZES)
+    assert [r["largest_num_train"] for r in every] == [False, False, True]
     data_row = {"n_f": 3, "d": 5, "exponent": 1.5, "ci95": [1.4, 1.6], "axis": "data"}
     assert exponents_vs_nf_figure([data_row, alpha_c], tmp_path / "a.png").stat().st_size > 1000
 

@@ -233,9 +233,10 @@ def amplitude_families(records: list[dict[str, Any]]) -> dict[tuple[str, str], t
     return {k: next(iter(v)) for k, v in found.items() if len(v) == 1}
 
 
-def compute_exponents(compute_curves: list[Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def compute_exponents(compute_curves: list[Any], records: list[dict[str, Any]], *,
+                      all_sizes: bool = False) -> list[dict[str, Any]]:
     """alpha_C of every amplitude model: the exponent the report quotes on its compute curve at the largest
-    fitted N_D (paper 3 Fig. 10 right: alpha_C at the largest dataset).
+    fitted N_D (paper 3 Fig. 10 right: alpha_C at the largest dataset), or at every N_D with ``all_sizes``.
 
     Args:
         compute_curves: ``Analysis.compute_curves`` (``scalinglab.report.analysis.CurveFit``, axis "compute");
@@ -245,8 +246,8 @@ def compute_exponents(compute_curves: list[Any], records: list[dict[str, Any]]) 
 
     Returns:
         Rows for :func:`exponents_vs_nf_figure` with ``axis = "compute"``: ``n_f``, ``d``, ``exponent``, ``ci95``
-        (the fit's interval), ``stderr``, ``bound``, ``label``, ``target``, ``num_train``, ``law``, ``x_name``,
-        ``source``.
+        (the fit's interval), ``stderr``, ``bound``, ``label``, ``target``, ``num_train``,
+        ``largest_num_train``, ``law``, ``x_name``, ``source``.
     """
     families = amplitude_families(records)
     groups: dict[tuple, list[Any]] = {}
@@ -256,17 +257,20 @@ def compute_exponents(compute_curves: list[Any], records: list[dict[str, Any]]) 
             groups.setdefault((source, c.family, str(c.size_value), c.target), []).append(c)
     rows = []
     for (source, family, _, target), curves in groups.items():
-        c = max(curves, key=lambda c: c.num_train)
-        fit = c.exponent_fit()
-        n_f, d = families[(source, family)]
-        rows.append({
-            "axis": "compute", "n_f": n_f, "d": d, "exponent": float(fit.exponent_),
-            "ci95": [float(v) for v in fit.exponent_interval_], "stderr": float(fit.exponent_stderr_),
-            "confidence": float(fit.confidence), "bound": exponent_bound(d), "label": str(c.model_label),
-            "target": target, "num_train": int(c.num_train), "law": getattr(fit, "law_", "power_law"),
-            "x_name": c.x_name, "source": source,
-        })
-    rows.sort(key=lambda r: (r["n_f"], r["source"], r["label"], r["target"]))
+        largest = max(c.num_train for c in curves)
+        for c in curves:
+            if not all_sizes and c.num_train != largest:
+                continue
+            fit = c.exponent_fit()
+            n_f, d = families[(source, family)]
+            rows.append({
+                "axis": "compute", "n_f": n_f, "d": d, "exponent": float(fit.exponent_),
+                "ci95": [float(v) for v in fit.exponent_interval_], "stderr": float(fit.exponent_stderr_),
+                "confidence": float(fit.confidence), "bound": exponent_bound(d), "label": str(c.model_label),
+                "target": target, "num_train": int(c.num_train), "largest_num_train": c.num_train == largest,
+                "law": getattr(fit, "law_", "power_law"), "x_name": c.x_name, "source": source,
+            })
+    rows.sort(key=lambda r: (r["n_f"], r["source"], r["label"], r["target"], r["num_train"]))
     return rows
 
 
@@ -394,8 +398,8 @@ def paper3_table_rows(analysis: Any, records: list[dict[str, Any]] | None = None
             "fit": par["fit"], "interval": par["interval"],
         })
     order = {"compute": 0, "data": 1, "model": 2}  # paper 3's tables: C, then D_train, then N
-    rows.sort(key=lambda r: (r["n_f"], r["source"], r["target"], order[r["axis"]], str(r["model"]),
-                             math.inf if r["second_value"] is None else float(r["second_value"])))
+    rows.sort(key=lambda r: (r["n_f"], r["source"], r["target"], order[r["axis"]],
+                             math.inf if r["second_value"] is None else float(r["second_value"]), str(r["model"])))
     return rows
 
 

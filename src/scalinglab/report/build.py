@@ -139,8 +139,8 @@ def amplitude_figures(records: list[dict], out: Path, options: ReportOptions,
     figs = []
     cal = largest_compute_records(records)
     if cal:
-        top = next((r for r in cal if r.get("compute_key")), None)  # cal holds one compute value only
-        at = "" if top is None else f" At the largest compute value ({top['compute_key']} = {top['compute_value']})."
+        tops = sorted({f"{r['compute_key']} = {r['compute_value']}" for r in cal if r.get("compute_key")})
+        at = f" At each model's largest compute value ({', '.join(tops)})." if tops else ""
         figs.append(Figure(calibration_figure(cal, out / "calibration.png"), "Calibration of learned sigma",
                            "Pull distributions (prediction - truth) / sigma against a unit Gaussian and the "
                            "distributions of the learned sigma, per training-set size (paper 3 Figs. 5-6 right)."

@@ -129,13 +129,18 @@ def calibration_figure(records: list[dict[str, Any]], out_path: str | Path, grou
 
 
 def largest_compute_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Calibration records at the largest compute value of their sweep (all of them without a compute axis)."""
+    """Calibration records at the largest compute value of their model (and results directory); records
+    without a compute axis are all kept."""
     recs = calibration_records(records)
-    values = [r.get("compute_value") for r in recs if r.get("compute_key")]
-    if not values:
-        return recs
-    top = max(values, key=_sort_key)
-    return [r for r in recs if not r.get("compute_key") or r.get("compute_value") == top]
+
+    def key(r):
+        return (str(r.get("source") or ""), str(r.get("model_label") or r.get("family") or ""))
+
+    top: dict[tuple[str, str], Any] = {}
+    for r in recs:
+        if r.get("compute_key") and (key(r) not in top or _sort_key(r.get("compute_value")) > _sort_key(top[key(r)])):
+            top[key(r)] = r.get("compute_value")
+    return [r for r in recs if not r.get("compute_key") or r.get("compute_value") == top[key(r)]]
 
 
 def calibration_by_compute(records: list[dict[str, Any]], out_dir: str | Path) -> list[dict[str, Any]]:
