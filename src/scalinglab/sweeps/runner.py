@@ -156,8 +156,8 @@ def estimated_flops(task: Task, num_params: int) -> float:
     """
     from scalinglab.training.config import TrainConfig
 
-    cfg = TrainConfig.from_dict(task.train)
     num_fit = task.num_train - max(1, round(task.num_train / 8))  # 7/8 train, 1/8 validation
+    cfg = TrainConfig.from_dict(task.train).for_train_size(num_fit)  # min_steps raises small-N_D epochs
     steps_cap = cfg.max_steps * cfg.batch_size if cfg.max_steps else float("inf")
     samples = min(num_fit * cfg.epochs, steps_cap)
     return 6.0 * num_params * samples * len(task.seeds)
