@@ -325,7 +325,8 @@ def _power_params(f: Any) -> dict[str, Any]:
             "x_c_iv": _log_interval(log_xc, f.confidence), "alpha": float(f.exponent_),
             "alpha_stderr": float(f.exponent_stderr_), "alpha_iv": tuple(f.exponent_interval_), "floor": 0.0,
             "floor_iv": (math.nan, math.nan), "floor_zero": True, "confidence": float(f.confidence),
-            "fit": "power law (realization-weighted)", "interval": "bootstrap over realizations"}
+            "fit": "realization-weighted power law (no law choice: < 4 points)",
+            "interval": "bootstrap over realizations"}
 
 
 def _saturating_params(s: Any) -> dict[str, Any]:
@@ -334,7 +335,7 @@ def _saturating_params(s: Any) -> dict[str, Any]:
             "alpha": float(s.exponent_), "alpha_stderr": float(s.exponent_stderr_),
             "alpha_iv": tuple(s.exponent_interval_), "floor": float(s.floor_), "floor_iv": tuple(s.floor_interval_),
             "floor_zero": bool(s.floor_unconstrained_), "confidence": float(s.confidence),
-            "fit": "saturating law (compute curve)" + ("" if s.converged_ else ", NOT converged"),
+            "fit": "saturating fit of the compute curve" + ("" if s.converged_ else ", NOT converged"),
             "interval": "bootstrap over realizations"}
 
 
@@ -429,6 +430,12 @@ def _num(v: Any) -> str:
     return f"{float(v):.3g}"
 
 
+def _count(v: Any) -> str:
+    """Dataset sizes and parameter counts in full below 10^7 (4096, not 4.1e+03)."""
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e7 else _num(v)
+
+
 def _with_interval(v: float, lo: float, hi: float) -> str:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return _num(v)
@@ -444,7 +451,7 @@ def paper3_table_html(rows: list[dict[str, Any]]) -> str:
         sel = [r for r in rows if (r["n_f"], r["d"], r["source"]) == key]
         body = []
         for r in sel:
-            second = "" if r["second_value"] is None else f"{r['second_param']} = {_num(r['second_value'])}"
+            second = "" if r["second_value"] is None else f"{r['second_param']} = {_count(r['second_value'])}"
             if r.get("compute_value") is not None:
                 second += f" (compute {r['compute_value']})"
             floor = ("~0" if r["floor_zero"] else _with_interval(r["floor"], r["floor_lo"], r["floor_hi"]))
@@ -454,7 +461,7 @@ def paper3_table_html(rows: list[dict[str, Any]]) -> str:
                 f"<tr><td class='l'>{escape(str(r['model']))}</td><td class='l'>{escape(str(r['target']))}</td>"
                 f"<td>{escape(str(r['param']))}</td><td>{escape(second)}</td>"
                 f"<td>{escape(_with_interval(r['x_c'], r['x_c_lo'], r['x_c_hi']))}</td><td>{escape(alpha)}</td>"
-                f"<td>{escape(floor)}</td><td class='l'>{escape(r['law'])} ({escape(r['fit'])})</td>"
+                f"<td>{escape(floor)}</td><td class='l'>{escape(r['law'])}: {escape(r['fit'])}</td>"
                 f"<td>{r['num_points']}</td></tr>")
         n_f, d, source = key
         title = f"n_f = {n_f}, d = {d}" + (f", {source}" if source else "")
@@ -473,7 +480,8 @@ def epsilon_scaling(records: list[dict[str, Any]], *, num_bootstrap: int = 2000,
         num_bootstrap, confidence, fit_range, seed: passed to :func:`scalinglab.stats.fit_power_law`.
 
     Returns:
-        One dict per (source, model, target): ``model``, ``source``, ``target``, ``n_f``, ``sizes`` [P],
+        One dict per (source, model, target): ``model``, ``source``, ``target``, ``n_f``, ``num_params``,
+        ``sizes`` [P],
         ``geometric_mean`` / ``lo`` / ``hi`` [P] (geometric mean, min and max over realizations), ``slope``
         (d ln eps / d ln N_D = -alpha), ``slope_interval`` and ``fit`` (None with ``error`` when no fit was
         possible: fewer than 3 sizes or a single realization per point).
@@ -492,8 +500,9 @@ def epsilon_scaling(records: list[dict[str, Any]], *, num_bootstrap: int = 2000,
         for r in rs:
             by_n.setdefault(int(r["num_train"]), []).append(float(r["test_epsilon"]))
         sizes = sorted(by_n)
+        params = [float(r["num_params"]) for r in rs if r.get("num_params") is not None]
         row = {"source": source, "model": model, "target": target, "n_f": int(rs[0]["n_f"]),
-               "sizes": np.array(sizes, float),
+               "num_params": float(np.median(params)) if params else None, "sizes": np.array(sizes, float),
                "geometric_mean": np.array([np.exp(np.mean(np.log(by_n[n]))) for n in sizes]),
                "lo": np.array([min(by_n[n]) for n in sizes]), "hi": np.array([max(by_n[n]) for n in sizes]),
                "slope": math.nan, "slope_interval": (math.nan, math.nan), "fit": None, "error": None}
@@ -505,7 +514,8 @@ def epsilon_scaling(records: list[dict[str, Any]], *, num_bootstrap: int = 2000,
         except ValueError as exc:
             row["error"] = str(exc)
         series.append(row)
-    series.sort(key=lambda s: (s["n_f"], s["source"], s["model"], s["target"]))
+    series.sort(key=lambda s: (s["n_f"], s["source"], s["target"],
+                               math.inf if s["num_params"] is None else s["num_params"], s["model"]))
     return series
 
 
