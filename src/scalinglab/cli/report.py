@@ -129,7 +129,7 @@ def _run_amplitudes(args) -> int:
             rows.append(dict(row, label=label, results=str(res), axis="data"))
             lo, hi = row["ci95"]
             print(f"{res}: {label}: n_f = {row['n_f']}  d = {row['d']}  alpha_D = {row['exponent']:.2f} "
-                  f"[{lo:.2f}, {hi:.2f}]  bound 4/d = {row['bound']:.2f}")
+                  f"[{lo:.2f}, {hi:.2f}] ({row['law'].replace('_', ' ')})  bound 4/d = {row['bound']:.2f}")
         analysis = analyze(results, options)
         for row in compute_exponents(analysis.compute_curves, results.records):
             rows.append(dict(row, results=str(res)))

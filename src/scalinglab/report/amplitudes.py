@@ -30,7 +30,7 @@ matplotlib.use("Agg")  # no display: figures are written by batch jobs and tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from scalinglab.stats import fit_power_law  # noqa: E402
+from scalinglab.stats import fit_power_law, fit_scaling_curve  # noqa: E402
 
 DPI = 110
 
@@ -56,17 +56,22 @@ def exponent_bound(dimension: int) -> float:
     return 4.0 / dimension
 
 
-def data_exponent(records: list[dict[str, Any]], *, loss_key: str = "mse", num_bootstrap: int = 2000,
+def data_exponent(records: list[dict[str, Any]], *, loss_key: str = "mse", num_bootstrap: int = 400,
                   seed: int = 0, fit_range: str = "all") -> dict[str, Any]:
-    """alpha_D of one amplitude sweep: power law of the test loss (``test_normalized[loss_key]``) vs N_D.
+    """alpha_D of one amplitude sweep, the exponent the report quotes for the test loss
+    (``test_normalized[loss_key]``) vs N_D.
+
+    With 4 or more data sizes: the automatic power-law / floored-law choice (:func:`stats.fit_scaling_curve`,
+    the law re-chosen in every bootstrap replicate), as the report's data curves; with 3, or when the choice
+    cannot be made (fewer than 4 points above the float32 loss resolution): the power law.
 
     Args:
         records: realization records of one process and one model configuration, each with ``n_f``.
         loss_key: metric in ``test_normalized`` (paper 3: MSE of log-standardized |M|^2).
-        num_bootstrap, seed, fit_range: passed to :func:`scalinglab.stats.fit_power_law`.
+        num_bootstrap, seed: bootstrap of the fit; fit_range: the power law's range rule (3 sizes only).
 
     Returns:
-        {"n_f", "d", "exponent", "ci95", "stderr", "bound", "fit_range", "num_points"}.
+        {"n_f", "d", "exponent", "ci95", "stderr", "bound", "law", "fit_range", "num_points"}.
 
     Raises:
         ValueError: records without ``n_f``, several n_f or d values, or fewer than 3 data sizes.
@@ -85,11 +90,20 @@ def data_exponent(records: list[dict[str, Any]], *, loss_key: str = "mse", num_b
     sizes = sorted(by_n)
     if len(sizes) < 3:
         raise ValueError(f"need >= 3 data sizes for alpha_D, got {len(sizes)}")
-    fit = fit_power_law(sizes, [by_n[n] for n in sizes], fit_range=fit_range, num_bootstrap=num_bootstrap,
-                        seed=seed)
+    losses = [by_n[n] for n in sizes]
+    fit = None
+    if len(sizes) >= 4:
+        try:
+            fit = fit_scaling_curve(sizes, losses, num_bootstrap=num_bootstrap, seed=seed)
+            law, used = fit.law_, [float(sizes[0]), float(sizes[-1])]
+        except ValueError:
+            fit = None  # e.g. fewer than 4 points above the float32 resolution: the power law, as the report
+    if fit is None:
+        fit = fit_power_law(sizes, losses, fit_range=fit_range, num_bootstrap=num_bootstrap, seed=seed)
+        law, used = "power_law", [float(v) for v in fit.fit_range_]
     return {"n_f": n_f, "d": d, "exponent": float(fit.exponent_), "ci95": [float(v) for v in fit.exponent_interval_],
-            "stderr": float(fit.exponent_stderr_), "bound": exponent_bound(d),
-            "fit_range": [float(v) for v in fit.fit_range_], "num_points": len(sizes)}
+            "stderr": float(fit.exponent_stderr_), "bound": exponent_bound(d), "law": law,
+            "fit_range": used, "num_points": len(sizes)}
 
 
 def exponents_vs_nf_figure(rows: list[dict[str, Any]], out_path: str | Path) -> Path:

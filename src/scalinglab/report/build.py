@@ -165,7 +165,7 @@ def amplitude_figures(records: list[dict], out: Path, options: ReportOptions,
     for key in sorted({(str(r.get("source") or ""), str(r.get("model_label"))) for r in nf_top}):
         try:
             row = data_exponent([r for r in nf_top if (str(r.get("source") or ""), str(r.get("model_label"))) == key],
-                                num_bootstrap=options.num_bootstrap, seed=options.seed)
+                                num_bootstrap=options.num_choice_bootstrap, seed=options.seed)
         except ValueError:
             continue  # fewer than 3 data sizes or mixed n_f: no exponent to draw
         rows.append(dict(row, label=key[1], source=key[0], axis="data"))
