@@ -193,16 +193,20 @@ def intrinsic_dimension_figure(records: list[dict[str, Any]], out_path: str | Pa
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
     colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(series)))
     several_nf = len({s["n_f"] for s in series}) > 1
+    several_sources = len({s["source"] for s in series}) > 1
     markers = dict(zip(sorted({s["n_f"] for s in series}), "osD^vP"))
     for color, s in zip(colors, series):
         size = "" if s["num_params"] is None else f"N = {s['num_params']:.3g}, "
         label = (f"n_f = {s['n_f']}, " if several_nf else "") + size + s["model"]
+        if several_sources and s["source"]:  # several sweeps (processes): name each line's directory
+            label += f" ({Path(s['source']).name})"
         ax.errorbar(s["sizes"], s["median"], yerr=[s["median"] - s["lo"], s["hi"] - s["median"]],
                     fmt=markers.get(s["n_f"], "o") + "-", color=color, capsize=3, label=label)
     lines = sorted({(s["n_f"], d) for s in series for d in s["d"]})
     for (n_f, d), ls in zip(lines, ("--", ":", "-.", (0, (5, 1)), (0, (1, 3)), (0, (3, 2, 1, 2)))):
         ax.axhline(d, color="k", ls=ls, lw=1, label=dimension_label(n_f, d))
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # 2x10^2, 3x10^2... overlap
     ax.set_xlabel("training size N_D")
     ax.set_ylabel("TwoNN dimension (last hidden layer)")
     ax.legend(fontsize=7)
