@@ -75,7 +75,7 @@ PROFILES = {
     "quick": Profile(
         name="quick", size=(64, 64), ramp_time=400.0,
         grid=tuple((d, j) for j in (0.2, 0.6, 1.0, 1.5, 2.0) for d in (0.1, 0.6, 1.0, 1.5, 2.0)),
-        seeds=(1, 2), batch_size=25, map_size=(128, 128), record_every=20,
+        seeds=(1, 2), batch_size=25, map_size=(384, 384), record_every=20,
         note="quick profile: 64x64 grid, ramp T=400 (250x faster than the paper's 1e5), 5x5 (D, J) sub-grid, "
              "seeds 1-2; patterns are coarser-grained than the paper's",
     ),
