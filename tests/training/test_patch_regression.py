@@ -202,6 +202,28 @@ def test_pretrained_backbone_trains_and_its_checkpoint_loads(data, tmp_path):
     assert model(torch.zeros(1, 1, PATCH, PATCH)).shape == (1, 2)
 
 
+def test_cli_pretrained_by_name_reads_the_local_hub_cache(store_path, tmp_path, monkeypatch, capsys):
+    """--pretrained IMAGENET1K_V1: the torchvision weights name resolves to the hub cache the test fills."""
+    import os
+    import urllib.parse
+
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    url = torchvision.models.get_weight("MNASNet1_0_Weights.IMAGENET1K_V1").url
+    cached = tmp_path / "hub" / "checkpoints" / os.path.basename(urllib.parse.urlparse(url).path)
+    cached.parent.mkdir(parents=True)
+    torch.manual_seed(3)
+    torch.save(torchvision.models.get_model("mnasnet1_0", weights=None).state_dict(), cached)
+    out = tmp_path / "pret"
+    assert main(["train-patches", "--data", str(store_path), "--model", "mnasnet1_0", "--pretrained",
+                 "IMAGENET1K_V1", "--num-data", "1", "--repeats", "1", "--max-steps", "1", "--steps-per-epoch", "1",
+                 "--batch-size", "2", "--patch-size", str(PATCH), "--out", str(out), "--quiet"]) == 0
+    rec = json.loads((out / "metrics.json").read_text())["records"][0]
+    assert rec["label"] == "mnasnet1_0_pret" and rec["pretrained"] == "IMAGENET1K_V1"
+    capsys.readouterr()
+
+
 def test_cli_writes_table_figures_checkpoints_and_resumes(store_path, tmp_path, capsys):
     out = tmp_path / "res"
     argv = ["train-patches", "--data", str(store_path), "--model", "cnn_small", "--set", "channels=[8,8,16,16]",
@@ -250,7 +272,10 @@ def test_bad_input_errors(store_path, data, tmp_path, capsys):
     base = ["train-patches", "--data", str(store_path), "--out", str(tmp_path / "o"), "--quiet"]
     for extra, msg in ((["--model", "no_such_net"], "no_such_net"),
                        (["--model", "cnn_small", "--num-data", "9"], "num_data=9 is larger"),
-                       (["--model", "cnn_small", "--pretrained", str(tmp_path / "nope.pt")], "does not exist")):
+                       (["--model", "mnasnet1_0", "--pretrained", str(tmp_path / "nope.pt")], "does not exist"),
+                       (["--model", "cnn_small", "--pretrained", "IMAGENET1K_V1"], "not a torchvision backbone"),
+                       (["--model", "mnasnet1_0", "--pretrained", "IMAGENET21K"], "neither an existing file"),
+                       (["--model", "mnasnet1_0", "--pretrained", "IMAGENET1K_V1"], "never downloads")):
         assert main(base + extra) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and msg in err and "\n" not in err
@@ -278,3 +303,24 @@ def test_regnet_x_16gf_with_and_without_local_pretrained_weights(data, tmp_path)
         assert r["num_params"] == 52_233_058
         model, _ = load_checkpoint(str(tmp_path / "study" / r["checkpoint"]))
         assert model(torch.zeros(1, 1, PATCH, PATCH)).shape == (1, 2)
+
+
+def test_mixed_precision_option():
+    assert PatchConfig().autocast_dtype is None  # CPU: float32
+    assert PatchConfig(device="cuda", mixed_precision="auto").autocast_dtype == torch.bfloat16
+    assert PatchConfig(device="cuda", mixed_precision="off").autocast_dtype is None
+    assert "mixed_precision" not in PatchConfig().to_dict()  # the default keeps older study.json files equal
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        PatchConfig(mixed_precision="bf16")
+    with pytest.raises(ValueError, match="mixed_precision must be"):
+        PatchConfig(mixed_precision="fp8")
+
+
+@pytest.mark.gpu
+def test_bf16_training_on_cuda(data, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    cfg = PatchConfig(**{**FAST, "steps_per_epoch": 2}, max_steps=4, batch_size=8, val_patches_per_image=1,
+                      device="cuda")
+    rec = train_patch_model(data, "cnn_small", train_seeds=[3], seed=0, config=cfg, model_config=SMALL).record
+    assert rec["mixed_precision"] == "bf16" and np.isfinite(rec["test_mae"]["D"])

@@ -26,9 +26,10 @@ def register(subparsers) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="model configuration entry, repeatable (e.g. padding=1 for cnn_small; default for "
                         "cnn_small: padding=0, which makes its parameter maps exact)")
-    p.add_argument("--pretrained", metavar="PATH",
-                   help="local ImageNet state-dict file for a torchvision backbone (paper's 'reg_pret'); never "
-                        "downloaded")
+    p.add_argument("--pretrained", metavar="NAME|FILE",
+                   help="ImageNet weights of a torchvision backbone (paper's 'reg_pret'): a torchvision weights "
+                        "name (IMAGENET1K_V2, DEFAULT, RegNet_X_16GF_Weights.IMAGENET1K_V2), read from the local "
+                        "torch hub cache, or a state-dict file; never downloaded")
     p.add_argument("--label", help="name of this model variant in tables and figures (default NAME, or "
                                    "NAME_pret with --pretrained)")
     p.add_argument("--num-data", type=int, nargs="+", default=[1, 4], metavar="N",
@@ -86,8 +87,8 @@ def handler(args) -> int:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     if any(n < 1 for n in args.num_data):
         raise ValueError(f"--num-data values must be >= 1, got {args.num_data}")
-    if args.pretrained is not None and not Path(args.pretrained).is_file():
-        raise FileNotFoundError(f"--pretrained weights file {args.pretrained} does not exist")
+    if args.pretrained is not None:
+        _check_pretrained(args.model, args.pretrained)
     overrides = {"max_steps": args.max_steps, "max_epochs": args.max_epochs, "steps_per_epoch": args.steps_per_epoch,
                  "batch_size": args.batch_size, "lr": args.lr, "patch_size": args.patch_size,
                  "device": args.device}
@@ -127,3 +128,16 @@ def handler(args) -> int:
     print(f"wrote {out / 'median_mae.csv'}, {out / 'metrics.json'}, {out / 'mae_boxplot.png'}, "
           f"{out / 'pred_vs_true.png'} and checkpoints in {out / 'checkpoints'}")
     return 0
+
+
+def _check_pretrained(model: str, pretrained: str) -> None:
+    """Refuse a --pretrained that cannot load before any data is read (one line: which file or name is missing)."""
+    import torchvision
+
+    from scalinglab.models.backbones import resolve_pretrained
+
+    try:
+        torchvision.models.get_model_weights(model)
+    except ValueError:
+        raise ValueError(f"--pretrained: {model} is not a torchvision backbone with ImageNet weights") from None
+    resolve_pretrained(model, pretrained)  # FileNotFoundError / ValueError naming the file, cache path or name

@@ -95,6 +95,9 @@ class PatchConfig:
     eval_batch_size: int = 256
     # torch device of the model.
     device: str = "cpu"
+    # Mixed precision: "auto" = bfloat16 autocast on CUDA (forward passes; weights, optimizer and the loss
+    # stay float32), off on CPU; "bf16" forces it (CUDA only); "off" disables it.
+    mixed_precision: str = "auto"
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
@@ -119,6 +122,16 @@ class PatchConfig:
             bad(f"test_seed and val_seed must differ, both are {self.test_seed}")
         if not self.targets or len(set(self.targets)) != len(self.targets):
             bad(f"targets must be distinct names, got {self.targets}")
+        if self.mixed_precision not in ("auto", "bf16", "off"):
+            bad(f"mixed_precision must be auto, bf16 or off, got {self.mixed_precision!r}")
+        if self.mixed_precision == "bf16" and not str(self.device).startswith("cuda"):
+            bad(f"mixed_precision 'bf16' needs a CUDA device (device is {self.device!r}); use auto or off")
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The autocast dtype of forward passes, or None for plain float32."""
+        on = self.mixed_precision == "bf16" or (self.mixed_precision == "auto" and str(self.device).startswith("cuda"))
+        return torch.bfloat16 if on else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PatchConfig:
@@ -137,6 +150,8 @@ class PatchConfig:
         """JSON-serializable mapping (``from_dict`` reads it back)."""
         out = dataclasses.asdict(self)
         out["targets"] = list(self.targets)
+        if out["mixed_precision"] == "auto":
+            del out["mixed_precision"]  # the default: studies written before the option compare equal
         return out
 
 
@@ -264,14 +279,26 @@ def _lr_at_step(config: PatchConfig, step: int) -> float:
     return config.lr * config.lr_gamma ** (step // config.lr_step_size)
 
 
+def _autocast(device: str, dtype: torch.dtype | None):
+    """bfloat16 autocast on CUDA when ``dtype`` is set, else a no-op context."""
+    import contextlib
+
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
 @torch.no_grad()
-def _predict(model: nn.Module, x: np.ndarray, scale: float, shift: float, batch: int, device: str) -> np.ndarray:
+def _predict(model: nn.Module, x: np.ndarray, scale: float, shift: float, batch: int, device: str,
+             autocast_dtype: torch.dtype | None = None) -> np.ndarray:
     """Network outputs ``[n, P]`` (standardized units) for raw patches ``x`` ``[n, C, p, p]``."""
     model.eval()
     outs = []
     for a in range(0, len(x), batch):
         xb = torch.from_numpy(np.ascontiguousarray(x[a : a + batch])).to(device=device, dtype=torch.float32)
-        outs.append(model(xb * scale + shift).double().cpu())
+        with _autocast(device, autocast_dtype):
+            out = model(xb * scale + shift)
+        outs.append(out.double().cpu())
     return torch.cat(outs).numpy()
 
 
@@ -359,6 +386,7 @@ def train_patch_model(data: PatternData, model_name: str, *, train_seeds: Sequen
     mcfg = resolve_model_config(model_name, model_config, data.images.shape[1], len(data.target_names))
     torch.manual_seed(derive_seed(seed, "init"))
     model = build_patch_model(model_name, mcfg, pretrained).to(device)
+    amp = cfg.autocast_dtype  # bfloat16 forward passes on CUDA (cfg.mixed_precision)
     loss_fn = get_loss("mae")
     optimizer = make_torch_optimizer(model.parameters(), TrainConfig(optimizer="sgd", lr=cfg.lr,
                                                                      momentum=cfg.momentum, weight_decay=0.0))
@@ -378,7 +406,9 @@ def train_patch_model(data: PatternData, model_name: str, *, train_seeds: Sequen
             set_lr(optimizer, _lr_at_step(cfg, step))
             xb, src = random_patches(x_train, p, cfg.batch_size, crop_rng, rotate=True, periodic=cfg.periodic_crops)
             xb = torch.from_numpy(xb).to(device=device, dtype=torch.float32) * input_scale + input_shift
-            loss = loss_fn(model(xb), y_train[torch.from_numpy(src).to(device)])
+            with _autocast(device, amp):
+                out = model(xb)
+            loss = loss_fn(out.float(), y_train[torch.from_numpy(src).to(device)])  # the loss in float32
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -388,7 +418,7 @@ def train_patch_model(data: PatternData, model_name: str, *, train_seeds: Sequen
             if cfg.max_steps is not None and step >= cfg.max_steps:
                 break
         epochs_run = epoch + 1
-        val_pred = _predict(model, val_x, input_scale, input_shift, cfg.eval_batch_size, device)
+        val_pred = _predict(model, val_x, input_scale, input_shift, cfg.eval_batch_size, device, amp)
         val_loss = float(np.mean(np.abs(val_pred - val_y)))  # MAE in standardized units (the training loss)
         if not math.isfinite(val_loss):
             raise ValueError(f"{model_name}: validation loss is {val_loss} at epoch {epoch} (training diverged; "
@@ -417,6 +447,7 @@ def train_patch_model(data: PatternData, model_name: str, *, train_seeds: Sequen
         "train_seeds": train_seeds, "seed": int(seed), "num_params": count_parameters(model),
         "num_train_images": int(len(train_rows)), "num_val_patches": int(len(val_x)),
         "num_test_images": int(len(test_rows)), "steps": step, "steps_per_epoch": steps_per_epoch,
+        "mixed_precision": "off" if amp is None else "bf16",  # training and validation; test in float32
         "epochs_run": epochs_run, "best_epoch": best_epoch, "best_val_mae_normalized": best_val,
         "val_history": val_history, "wall_time_s": time.perf_counter() - t0,
         "target_names": list(data.target_names), "target_units": list(data.target_units),
