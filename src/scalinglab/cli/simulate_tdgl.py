@@ -52,6 +52,16 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default 1: on a shared or small machine extra threads mostly "
                         "contend; run several processes with different --seeds to use more cores)")
+    p.add_argument("--executor", default="local", metavar="{local,ray}",
+                   help="local (default): batches one after the other in this process; ray: every batch is a Ray "
+                        "task (one CPU, one torch thread; with --device cuda, --ray-gpus GPUs) and this process "
+                        "appends the results in the local order, so the store is the same either way")
+    p.add_argument("--ray-gpus", type=float, metavar="N",
+                   help="GPUs per Ray task with --executor ray --device cuda (default 1; 0.5 puts two batches of "
+                        "--batch-size members on each GPU)")
+    p.add_argument("--ray-cpus", type=int, metavar="N",
+                   help="CPUs of the Ray instance started for --executor ray (default: all; ignored when Ray is "
+                        "already running in this process)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=handler)
 
@@ -59,8 +69,13 @@ def register(subparsers) -> None:
 def handler(args) -> int:
     import torch
 
-    from scalinglab.simulators.tdgl.campaign import run_campaign, run_map_campaign, table_iii_grid
+    from scalinglab.simulators.tdgl.campaign import check_executor, run_campaign, run_map_campaign, table_iii_grid
 
+    check_executor(args.executor)
+    if args.maps and args.executor != "local":
+        raise ValueError("--maps runs with the local executor only (one large map at a time); drop --executor")
+    if args.ray_cpus is not None and args.ray_cpus < 1:
+        raise ValueError(f"--ray-cpus must be >= 1, got {args.ray_cpus}")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
@@ -80,7 +95,8 @@ def handler(args) -> int:
     else:
         grid = table_iii_grid() if args.table_iii else args.grid
         rep = run_campaign(args.out, profile=args.profile, grid=grid, seeds=args.seeds,
-                           batch_size=args.batch_size, solver_overrides=overrides, quiet=args.quiet)
+                           batch_size=args.batch_size, solver_overrides=overrides, quiet=args.quiet,
+                           executor=args.executor, ray_num_gpus=args.ray_gpus, ray_num_cpus=args.ray_cpus)
     print(f"stored {rep.stored} new patterns in {args.out} ({rep.skipped_done} tasks already done)")
     if rep.excluded:
         print(f"excluded {len(rep.excluded)} runs (never stored as patterns):")

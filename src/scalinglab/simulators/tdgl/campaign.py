@@ -131,6 +131,61 @@ def _solver_config(profile: Profile, size: tuple[int, int], overrides: dict) -> 
     return dataclasses.replace(cfg, **overrides) if overrides else cfg
 
 
+#: The executors of ``run_campaign``.
+EXECUTORS = ("local", "ray")
+#: Object store of a Ray instance started by a campaign (bytes). A batch result is small (16 x 256 x 256 int8
+#: patterns + loops, ~1 MB), and only a window of batches is in flight; Ray's default would reserve 30% of memory.
+RAY_OBJECT_STORE_BYTES = 256 * 1024**2
+
+
+def check_executor(executor: str) -> None:
+    """Refuse an unknown executor name (one-line ValueError)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+
+
+def simulate_batch(sim: TDGLSimulator, batch: Sequence[tuple[float, float, int]],
+                   on_chunk=None) -> dict[str, np.ndarray]:
+    """Run one batch of (D, J, seed) tasks together; the per-member arrays the store needs (what a Ray task returns).
+
+    Both executors call this with the same batches, so a store does not depend on which executor wrote it.
+    """
+    D = np.array([t[0] for t in batch], dtype=np.float64)
+    J = np.array([t[1] for t in batch], dtype=np.float64)
+    res = sim.run(D, J, seeds=[int(t[2]) for t in batch], on_chunk=on_chunk)
+    return {"patterns": res.patterns, "captured": res.captured, "diverged": res.diverged,
+            "capture_time": res.capture_time, "capture_field": res.capture_field, "loop_m": res.loop_m}
+
+
+def _append_batch(store, batch, res: dict, num_rec: int, done: set, excluded: list) -> int:
+    """Record a finished batch: excluded members into the state, the others into the store (one commit)."""
+    D = np.array([t[0] for t in batch], dtype=np.float64)
+    J = np.array([t[1] for t in batch], dtype=np.float64)
+    bseeds = np.array([t[2] for t in batch])
+    ok = res["captured"] & ~res["diverged"]
+    for i, (d, j, s) in enumerate(batch):
+        done.add(task_key(d, j, s))
+        if not ok[i]:
+            reason = "diverged" if res["diverged"][i] else "no second zero crossing"
+            excluded.append({"D": d, "J": j, "seed": s, "reason": reason, "in_table_iii": in_table_iii(d, j)})
+    idx = np.flatnonzero(ok)
+    loops = np.zeros((len(idx), num_rec), dtype=np.float32)
+    lens = np.zeros(len(idx), dtype=np.int32)
+    for r, i in enumerate(idx):
+        valid = res["loop_m"][i][np.isfinite(res["loop_m"][i])]
+        lens[r] = len(valid)
+        loops[r, : len(valid)] = valid
+    store.append(
+        res["patterns"][idx][:, None].astype(np.float32),
+        np.stack([D[idx], J[idx]], axis=1),
+        aux={"seed": bseeds[idx].astype(np.int32),
+             "capture_time": res["capture_time"][idx], "capture_field": res["capture_field"][idx],
+             "loop_len": lens, "loop_m": loops},
+        state={"done": sorted(done), "excluded": excluded},
+    )
+    return len(idx)
+
+
 def run_campaign(
     out: str,
     profile: str = "quick",
@@ -139,12 +194,21 @@ def run_campaign(
     batch_size: int | None = None,
     solver_overrides: dict | None = None,
     quiet: bool = False,
+    executor: str = "local",
+    ray_num_gpus: float | None = None,
+    ray_num_cpus: int | None = None,
 ) -> CampaignReport:
     """Simulate uniform-parameter patterns for every (D, J, seed) and append them to the store at ``out``.
 
     Store layout: inputs ``[N, 1, H, W]`` float32 (+-1 binarized pattern), targets ``[D, J]``; aux ``seed``,
     ``capture_time``, ``capture_field``, ``loop_m`` (mean m at every ``record_every`` steps, zero-padded after
     ``loop_len`` points; the matching fields follow from Eq. 2 and are in the metadata).
+
+    The pending tasks are cut into batches in task order. With ``executor="ray"`` every batch is one Ray task (one
+    CPU and one torch thread each; with ``device="cuda"``, ``ray_num_gpus`` GPUs each, the batch being the members
+    advanced together on that GPU) and the driver appends the results in batch order, so the store is the same, bit
+    for bit, as the local executor's (which it is when the local process runs torch with one thread, the CLI's
+    default) and a killed campaign resumes the same way.
 
     Args:
         out: store directory (created, or resumed when it exists with the same configuration).
@@ -154,20 +218,32 @@ def run_campaign(
         batch_size: simulations advanced together (default: the profile's).
         solver_overrides: ``TDGLConfig`` fields to change (e.g. ``{"device": "cuda"}``).
         quiet: no progress bar.
+        executor: ``"local"`` (in-process) or ``"ray"`` (batches as Ray tasks; uses a running Ray instance, or
+            starts one with a capped object store and shuts it down at the end).
+        ray_num_gpus: GPUs per Ray task with a CUDA device (default 1; a fraction such as 0.5 puts two batches on
+            one GPU). Refused without a CUDA device.
+        ray_num_cpus: CPUs of a Ray instance the campaign starts (default: all of the machine's).
 
     Returns:
         ``CampaignReport``; excluded tasks are also kept in the store's state (``state["excluded"]``).
     """
     from scalinglab.data.store import DatasetStore
 
+    check_executor(executor)
     prof = get_profile(profile)
     grid = [(float(d), float(j)) for d, j in (prof.grid if grid is None else grid)]
     seeds = [int(s) for s in (prof.seeds if seeds is None else seeds)]
     for d, j in grid:
         if d < 0 or j <= 0:
             raise ValueError(f"grid values need D >= 0 and J > 0, got D={d}, J={j}")
+    bsz = int(batch_size or prof.batch_size)
+    if bsz < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     overrides = dict(solver_overrides or {})
     device_overrides = {k: overrides.pop(k) for k in ("device",) if k in overrides}
+    gpu = str(device_overrides.get("device", "cpu")).startswith("cuda")
+    if ray_num_gpus is not None and (executor != "ray" or not gpu or not ray_num_gpus > 0):
+        raise ValueError(f"ray_num_gpus={ray_num_gpus} needs executor 'ray', a cuda device and a value > 0")
     cfg = _solver_config(prof, prof.size, overrides)
     num_rec = cfg.num_steps // cfg.record_every + 1
     config = {"profile": prof.name, "profile_note": prof.note, "solver": cfg.to_dict(), "grid": grid,
@@ -182,52 +258,84 @@ def run_campaign(
                   "description": "binarized m_z at the second zero crossing of the mean magnetization"},
     )
     cfg = dataclasses.replace(cfg, **device_overrides)
-    sim = TDGLSimulator(cfg)
     state = dict(store.state)
     done = set(state.get("done", []))
     excluded = list(state.get("excluded", []))
     tasks = [(d, j, s) for d, j in grid for s in seeds if task_key(d, j, s) not in done]
+    batches = [tasks[i : i + bsz] for i in range(0, len(tasks), bsz)]
     report = CampaignReport(skipped_done=len(grid) * len(seeds) - len(tasks), excluded=excluded)
-    bsz = batch_size or prof.batch_size
     try:
-        with progress_bar(len(grid) * len(seeds), "tdgl campaign", quiet=quiet,
+        with progress_bar(len(grid) * len(seeds), f"tdgl campaign ({executor})", quiet=quiet,
                           completed=report.skipped_done) as bar:
-            for start in range(0, len(tasks), bsz):
-                batch = tasks[start : start + bsz]
-                D = np.array([t[0] for t in batch])
-                J = np.array([t[1] for t in batch])
-                bseeds = [t[2] for t in batch]
-                res = sim.run(D, J, seeds=bseeds,
-                              on_chunk=lambda n, s=start: bar.set_description(
-                                  f"tdgl campaign (batch at task {s}: step {n}/{cfg.num_steps})"))
-                ok = res.captured & ~res.diverged
-                for i, (d, j, s) in enumerate(batch):
-                    done.add(task_key(d, j, s))
-                    if not ok[i]:
-                        reason = "diverged" if res.diverged[i] else "no second zero crossing"
-                        excluded.append({"D": d, "J": j, "seed": s, "reason": reason,
-                                         "in_table_iii": in_table_iii(d, j)})
-                idx = np.flatnonzero(ok)
-                loops = np.zeros((len(idx), num_rec), dtype=np.float32)
-                lens = np.zeros(len(idx), dtype=np.int32)
-                for r, i in enumerate(idx):
-                    valid = res.loop_m[i][np.isfinite(res.loop_m[i])]
-                    lens[r] = len(valid)
-                    loops[r, : len(valid)] = valid
-                store.append(
-                    res.patterns[idx][:, None].astype(np.float32),
-                    np.stack([D[idx], J[idx]], axis=1),
-                    aux={"seed": np.array(bseeds)[idx].astype(np.int32),
-                         "capture_time": res.capture_time[idx], "capture_field": res.capture_field[idx],
-                         "loop_len": lens, "loop_m": loops},
-                    state={"done": sorted(done), "excluded": excluded},
-                )
-                report.stored += len(idx)
-                bar.advance(len(batch))
+            if executor == "ray":
+                results = _batch_results_ray(cfg, batches, gpu, ray_num_gpus or 1.0, ray_num_cpus,
+                                             on_window=lambda k, w: bar.set_running(
+                                                 f"{k} of {len(batches)} batches of <= {bsz} submitted, "
+                                                 f"{w} in flight"))
+            else:
+                sim = TDGLSimulator(cfg)
+                results = (simulate_batch(sim, batch, on_chunk=lambda n, s=b: bar.set_running(
+                    f"batch {s + 1}/{len(batches)}: step {n}/{cfg.num_steps}")) for b, batch in enumerate(batches))
+            try:
+                for batch, res in zip(batches, results):
+                    report.stored += _append_batch(store, batch, res, num_rec, done, excluded)
+                    bar.advance(len(batch))
+            finally:
+                close = getattr(results, "close", None)
+                if close is not None:
+                    close()
     finally:
         store.close()
     report.excluded = excluded
     return report
+
+
+def _batch_results_ray(cfg: TDGLConfig, batches: list, gpu: bool, num_gpus: float, num_cpus: int | None,
+                       on_window=None):
+    """Batches as Ray tasks, a window of them in flight, results yielded in batch order (the driver writes).
+
+    Resources are explicit: one CPU per task (torch runs one thread in it) and, for a CUDA device, ``num_gpus``
+    GPUs (Ray sets CUDA_VISIBLE_DEVICES, so the task uses "cuda"). The window is the number of such slots.
+    """
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 object_store_memory=RAY_OBJECT_STORE_BYTES)
+        started = True
+    try:
+        avail = ray.cluster_resources()
+        if gpu and not avail.get("GPU"):
+            raise ValueError("device 'cuda' with executor 'ray' needs GPUs in the Ray cluster; none are available")
+        window = max(1, int(avail.get("GPU", 0) / num_gpus if gpu else avail.get("CPU", 1)))
+        remote = ray.remote(num_cpus=1, num_gpus=num_gpus if gpu else 0, max_retries=1)(_ray_batch)
+        task_cfg = cfg.to_dict()
+        task_cfg["device"] = "cuda" if gpu else "cpu"
+        cfg_ref = ray.put(task_cfg)
+        pending: list = []
+        k = 0
+        try:
+            while k < len(batches) or pending:
+                while k < len(batches) and len(pending) < window:
+                    pending.append(remote.remote(cfg_ref, batches[k]))
+                    k += 1
+                if on_window is not None:
+                    on_window(k, len(pending))
+                yield ray.get(pending.pop(0))
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_batch(cfg_dict: dict, batch: list) -> dict[str, np.ndarray]:
+    import torch
+
+    torch.set_num_threads(1)  # one Ray CPU per task
+    return simulate_batch(TDGLSimulator(TDGLConfig(**cfg_dict)), batch)
 
 
 def run_map_campaign(
