@@ -1,4 +1,10 @@
-"""``scalinglab map MODEL IMAGE``: sliding-window parameter map (paper 4 Algorithm 1), dense and exact."""
+"""``scalinglab map MODEL IMAGE`` and ``scalinglab map-study MODEL MAP_STORE``: sliding-window parameter maps.
+
+``map`` maps one image (paper 4 Algorithm 1); ``map-study`` maps every pattern of a map campaign
+(``scalinglab simulate tdgl --maps``) and writes paper 4's Sec. III B analysis (Figs. 10-13, AUC per D_in).
+The map is dense and exact (one fully convolutional pass) where the architecture allows it, else the batched
+per-window evaluation (many windows per forward pass on the model's device), chosen automatically with a note.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ def register(subparsers) -> None:
         "map", help="sliding-window parameter map of a domain image (paper 4 Algorithm 1)",
         description="Estimate parameters in a window around every pixel (periodic wrap) with a trained patch "
                     "regressor. The map is computed in one fully convolutional pass, equal to the per-window "
-                    "evaluation for unpadded networks; --naive runs the per-window reference.",
+                    "evaluation, for unpadded networks; other networks (zero-padded, torchvision backbones) use "
+                    "the batched per-window evaluation automatically; --naive forces it.",
     )
     p.add_argument("model", metavar="MODEL", help="checkpoint written by `scalinglab train-patches` (.pt)")
     p.add_argument("image", metavar="IMAGE", help="image as .npy [H, W] or a dataset store directory")
@@ -21,10 +28,69 @@ def register(subparsers) -> None:
                         "than the patch size the model was trained on is refused")
     p.add_argument("--stride", type=int, default=1, help="map spacing in pixels (default 1)")
     p.add_argument("--no-wrap", action="store_true", help="no periodic wrap: only windows inside the image")
-    p.add_argument("--naive", action="store_true", help="evaluate every window separately (reference, slow)")
+    _add_eval_options(p)
     p.add_argument("--band", type=int, help="boundary band of regions R1-R4 (default: window / 2)")
     p.add_argument("--out", required=True, help="output directory (map.npy, summary.json, figures)")
     p.set_defaults(func=handler)
+
+    s = subparsers.add_parser(
+        "map-study", help="map every pattern of a map campaign: regions, ROC/AUC per D_in (paper 4 Figs. 10-13)",
+        description="Paper 4 Sec. III B: sliding-window maps (Algorithm 1, periodic wrap) of every pattern of a "
+                    "map-campaign store (`scalinglab simulate tdgl --maps`: inner square at D_in, outer frame at "
+                    "D_out), then per D_in the D estimates in regions R1-R4 against the truth (Fig. 11), the "
+                    "inner-vs-outer ROC curve and AUC (Fig. 12, positive = region with the larger true D) and, "
+                    "when the model predicts J, the J estimates against the campaign's J (Fig. 13). Writes "
+                    "maps.npy, summary.json, summary.csv, regions.csv, figures and index.html.",
+    )
+    s.add_argument("model", metavar="MODEL", help="checkpoint written by `scalinglab train-patches` (.pt)")
+    s.add_argument("store", metavar="MAP_STORE", help="map-campaign store (scalinglab simulate tdgl --maps)")
+    s.add_argument("--stride", type=int, default=1,
+                   help="map spacing in pixels (default 1, the paper's; larger strides sample the regions)")
+    _add_eval_options(s)
+    s.add_argument("--band", type=int, help="boundary band of regions R1-R4 in pixels (default: window / 2)")
+    s.add_argument("--d-in", type=float, nargs="+", metavar="D", help="only the patterns with these D_in")
+    s.add_argument("--seeds", type=int, nargs="+", metavar="S", help="only the patterns of these seeds")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--out", required=True, help="output directory")
+    s.set_defaults(func=study_handler)
+
+
+def _add_eval_options(p) -> None:
+    p.add_argument("--naive", action="store_true",
+                   help="force the batched per-window evaluation (automatic for networks without an exact dense "
+                        "form: zero-padded layers, torchvision backbones)")
+    p.add_argument("--batch-size", type=int, default=512, metavar="B",
+                   help="windows per forward pass of the per-window evaluation (default 512)")
+    p.add_argument("--device", default="cpu", help="torch device for the model, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+
+
+def _setup_eval(model, args) -> tuple[object, str]:
+    """Move ``model`` to ``--device``, set threads, and pick dense/naive (printing a note when dense is impossible)."""
+    import sys
+
+    import torch
+
+    from scalinglab.analysis.param_map import map_method
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    try:
+        device = torch.device(args.device)
+        model = model.to(device)
+    except (RuntimeError, AssertionError) as exc:  # unknown or unavailable device: torch's first line
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"--device {args.device}: {first[:160]}") from None
+    method, reason = map_method(model, args.naive)
+    if reason is not None:
+        why = reason if reason.startswith("no exact dense map") else f"no exact dense map: {reason}"
+        print(f"note: {why}; using the batched per-window evaluation, {args.batch_size} windows per pass on "
+              f"{device}", file=sys.stderr)
+    return model, method
 
 
 def load_checkpoint(path: str):
@@ -115,7 +181,7 @@ def _load_image(path: str, index: int):
                              ) from None
         if not isinstance(img, np.ndarray) or img.dtype.kind not in "biuf":
             raise ValueError(f"image {path} must hold a numeric array [H, W] or [C, H, W]")
-        return img, None
+        return img, None, None
     from scalinglab.data.store import DatasetStore
 
     store = DatasetStore.open(p)
@@ -124,40 +190,56 @@ def _load_image(path: str, index: int):
             raise ValueError(f"--index {index} out of range: the store has {store.num_samples} samples")
         img = store.inputs(indices=[index])[0]
         d_map = store.aux("d_map", indices=[index])[0] if "d_map" in store.aux_names else None
+        border = _store_border(store)
     finally:
         store.close()
-    return img, d_map
+    return img, d_map, border
+
+
+def _store_border(store) -> int | None:
+    """Outer-frame width of a map-campaign store (metadata ``border``), None if not recorded."""
+    meta = store.metadata
+    border = meta.get("border", (meta.get("config") or {}).get("border"))
+    return None if border is None else int(border)
 
 
 def handler(args) -> int:
     import numpy as np
 
-    from scalinglab.analysis.param_map import map_figure, parameter_map, region_analysis
+    from scalinglab.analysis.param_map import check_regions, inner_mask, map_figure, parameter_map, region_analysis
 
     if (args.window is not None and args.window < 1) or args.stride < 1:
         raise ValueError("--window and --stride must be positive")
     model, ckpt = load_checkpoint(args.model)
-    image, d_map = _load_image(args.image, args.index)
+    image, d_map, border = _load_image(args.image, args.index)
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 3 and image.shape[0] == 1:
         image = image[0]
     window = _check_window(model, ckpt, args, image)
+    names = list(ckpt.get("target_names", []))
+    regions = d_map is not None and "D" in names and args.stride == 1 and not args.no_wrap
+    band = args.band if args.band is not None else window // 2
+    inner = inner_mask(d_map.shape, border) if regions and border is not None else None
+    if regions:  # refuse regions too small for the window/band before the (possibly long) mapping
+        check_regions(d_map, band, window, inner)
+    model, method = _setup_eval(model, args)
     raw = parameter_map(model, image, window=window, stride=args.stride, wrap=not args.no_wrap,
-                        naive=args.naive, input_scale=float(ckpt.get("input_scale", 1.0)),
+                        naive=method == "naive", batch_size=args.batch_size,
+                        input_scale=float(ckpt.get("input_scale", 1.0)),
                         input_shift=float(ckpt.get("input_shift", 0.0)))
     scale = np.asarray(ckpt.get("target_scale", [1.0] * raw.shape[0]), dtype=np.float64)[:, None, None]
     shift = np.asarray(ckpt.get("target_shift", [0.0] * raw.shape[0]), dtype=np.float64)[:, None, None]
     est = raw * scale + shift  # back to physical units
-    names = list(ckpt.get("target_names", [f"y{i}" for i in range(est.shape[0])]))
+    names = names or [f"y{i}" for i in range(est.shape[0])]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "map.npy", est.astype(np.float32))
     summary: dict = {"targets": names, "shape": list(est.shape), "window": window, "stride": args.stride,
-                     "wrap": not args.no_wrap, "method": "naive" if args.naive else "dense"}
+                     "wrap": not args.no_wrap, "method": method}
     truth = None
-    if d_map is not None and "D" in names and args.stride == 1 and not args.no_wrap:
+    if regions:
         truth = d_map
-        summary["regions"] = region_analysis(est[names.index("D")], d_map, band=args.band or window // 2)
+        summary["regions"] = region_analysis(est[names.index("D")], d_map, band=band, window=window, inner=inner)
     for i, name in enumerate(names):
         map_figure(image, est[i], str(out / f"map_{name}.png"), truth=truth if name == "D" else None, label=name,
                    analysis=summary.get("regions") if name == "D" else None)
@@ -166,3 +248,130 @@ def handler(args) -> int:
     if "regions" in summary and summary["regions"]["auc"] is not None:
         print(f"AUC inner vs outer (D): {summary['regions']['auc']:.3f}")
     return 0
+
+
+def _open_map_store(path: str, args):
+    """Read a map-campaign store: images [N, H, W], d_maps, D_in, seeds, border, J truth (one-line errors)."""
+    import numpy as np
+
+    from scalinglab.data.store import DatasetStore
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"map store {path} does not exist")
+    if p.is_file():
+        raise ValueError(f"{path} is a file, not a map-campaign store (scalinglab simulate tdgl --maps --out DIR)")
+    store = DatasetStore.open(p)
+    try:
+        if "d_map" not in store.aux_names or "D_in" not in store.target_names:
+            kind = (store.metadata.get("config") or {}).get("kind", "unknown kind")
+            raise ValueError(f"{path} is not a map campaign ({kind}: no aux 'd_map' / target 'D_in'); make one with "
+                             f"`scalinglab simulate tdgl --maps --out DIR`")
+        if store.num_samples == 0:
+            raise ValueError(f"map store {path} holds no patterns (all excluded or not yet simulated)")
+        d_in = store.targets("D_in")[:, 0]
+        seeds = store.aux("seed") if "seed" in store.aux_names else np.zeros(store.num_samples, dtype=int)
+        keep = np.ones(store.num_samples, dtype=bool)
+        if args.d_in:
+            keep &= np.isin(np.round(d_in, 6), np.round(args.d_in, 6))
+        if args.seeds:
+            keep &= np.isin(seeds, args.seeds)
+        idx = np.flatnonzero(keep)
+        if idx.size == 0:
+            raise ValueError(f"no pattern of {path} matches --d-in/--seeds (it has D_in "
+                             f"{sorted(set(np.round(d_in, 4).tolist()))}, seeds {sorted(set(seeds.tolist()))})")
+        images = store.inputs(indices=idx).astype(np.float32)
+        d_maps = store.aux("d_map", indices=idx)
+        meta = store.metadata
+        config = meta.get("config") or {}
+        if "J" in config:
+            j_true = float(config["J"])
+        elif "J" in store.target_names:
+            j_true = float(np.median(store.targets("J", indices=idx)))
+        else:
+            j_true = None
+        border = _store_border(store)
+    finally:
+        store.close()
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    return images, d_maps, d_in[idx], seeds[idx], border, j_true
+
+
+def study_handler(args) -> int:
+    import argparse
+
+    import numpy as np
+
+    from scalinglab.analysis.param_map import check_regions, inner_mask, map_study, parameter_map
+    from scalinglab.progress import progress_bar
+    from scalinglab.report import map_study as figs
+
+    if args.stride < 1:
+        raise ValueError(f"--stride must be >= 1, got {args.stride}")
+    if args.band is not None and args.band < 0:
+        raise ValueError(f"--band must be >= 0, got {args.band}")
+    model, ckpt = load_checkpoint(args.model)
+    names = list(ckpt.get("target_names", []))
+    if "D" not in names:
+        raise ValueError(f"the model in {args.model} predicts {names or 'unnamed targets'}, not D: a map study needs "
+                         f"a D regressor (train-patches with targets D, J)")
+    images, d_maps, d_in, seeds, border, j_true = _open_map_store(args.store, args)
+    shim = argparse.Namespace(window=None, stride=args.stride, model=args.model, image=args.store)
+    window = _check_window(model, ckpt, shim, images[0])
+    band = args.band if args.band is not None else window // 2
+    inner = inner_mask(d_maps[0].shape, border) if border is not None else None
+    check_regions(d_maps[0], band, window, inner)  # one line naming the sizes, before any mapping
+    model, method = _setup_eval(model, args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    h, w = images.shape[-2:]
+    per_map = len(range(0, h, args.stride)) * len(range(0, w, args.stride))
+    scale = np.asarray(ckpt.get("target_scale", [1.0] * len(names)), dtype=np.float64)[:, None, None]
+    shift = np.asarray(ckpt.get("target_shift", [0.0] * len(names)), dtype=np.float64)[:, None, None]
+    estimates = []
+    with progress_bar(len(images) * per_map, f"map study ({method})", quiet=args.quiet, unit="windows") as bar:
+        for k, image in enumerate(images):
+            done_before = k * per_map
+            bar.set_description(f"map study ({method}): pattern {k + 1}/{len(images)}, D_in = {d_in[k]:g}")
+            raw = parameter_map(model, image, window=window, stride=args.stride, wrap=True,
+                                naive=method == "naive", batch_size=args.batch_size,
+                                input_scale=float(ckpt.get("input_scale", 1.0)),
+                                input_shift=float(ckpt.get("input_shift", 0.0)),
+                                progress=lambda n, _t, b=done_before: bar.set_completed(b + n))
+            estimates.append((raw * scale + shift).astype(np.float32))  # physical units
+            bar.set_completed((k + 1) * per_map)
+    study = map_study(estimates, d_maps, d_in, names, band, stride=args.stride, window=window, inner=inner,
+                      seeds=[int(s) for s in seeds], J_true=j_true)
+    maps = np.stack(estimates)
+    np.save(out / "maps.npy", maps)
+    header = {"model": str(Path(args.model).resolve()), "map_store": str(Path(args.store).resolve()),
+              "method": method, "window": window, "band": band, "stride": args.stride, "wrap": True,
+              "map_size": [int(h), int(w)], "border": border, "num_patterns": len(images),
+              "targets": names, "J_true": j_true, "checkpoint_model": ckpt.get("model")}
+    study["settings"] = header
+    study["patterns"] = [{"index": k, "D_in": float(d_in[k]), "seed": int(seeds[k])} for k in range(len(images))]
+    (out / "summary.json").write_text(json.dumps(study, indent=1))
+    figs.write_tables(study, out)
+    figures = ["patterns_maps.png", "region_boxplots.png", "roc.png"]
+    # Fig. 10: one pattern per D_in (the first seed), in D_in order.
+    first = {}
+    for k in np.argsort(d_in, kind="stable"):
+        first.setdefault(round(float(d_in[k]), 10), int(k))
+    cols = list(first.values())
+    figs.pattern_grid([images[k] for k in cols], [estimates[k] for k in cols], names, [d_in[k] for k in cols],
+                      out / "patterns_maps.png", inner=inner, stride=args.stride)
+    figs.region_boxplots(study, out / "region_boxplots.png")
+    if any(r["roc"] is not None for r in study["rows"]):
+        figs.roc_figure(study, out / "roc.png")
+    else:
+        figures.remove("roc.png")
+    if "J" in names:
+        figs.j_boxplots(study, out / "J_boxplots.png")
+        figures.append("J_boxplots.png")
+    figs.write_index(study, out, figures, header)
+    print(figs.format_table(study))
+    print(f"wrote {out / 'index.html'}, summary.json, summary.csv, regions.csv, maps.npy {tuple(maps.shape)} and "
+          f"{', '.join(figures)} to {out}")
+    return 0
+
