@@ -173,3 +173,17 @@ def test_ray_gpu_batches_match_local_cuda(tmp_path):
     finally:
         ray.shutdown()
     assert_same_store(tmp_path / "local", tmp_path / "ray")
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_failing_batch_keeps_the_batches_before_it(ray_instance, executor, tmp_path):
+    """J = 3 is beyond the explicit stability limit (dt = 0.1 > 1/(4 J)): its batch raises, in a Ray task too."""
+    out = tmp_path / executor
+    kw = {**KW, "grid": [(1.0, 1.0), (1.0, 3.0)], "seeds": [1], "batch_size": 1}
+    with pytest.raises(ValueError, match="stability limit") as err:
+        run_campaign(str(out), executor=executor, **kw)
+    assert "\n" not in str(err.value)
+    st = DatasetStore.open(out)
+    assert st.num_samples == 1 and st.state["done"] == ["D=1|J=1|seed=1"]
+    np.testing.assert_array_equal(st.targets(), [[1.0, 1.0]])
+    st.close()

@@ -322,7 +322,14 @@ def _batch_results_ray(cfg: TDGLConfig, batches: list, gpu: bool, num_gpus: floa
                     k += 1
                 if on_window is not None:
                     on_window(k, len(pending))
-                yield ray.get(pending.pop(0))
+                try:
+                    result = ray.get(pending.pop(0))
+                except ray.exceptions.RayTaskError as exc:  # the task's own error (one line for the CLI), chained
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, Exception):
+                        raise cause from exc
+                    raise
+                yield result
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
