@@ -187,3 +187,13 @@ def test_failing_batch_keeps_the_batches_before_it(ray_instance, executor, tmp_p
     assert st.num_samples == 1 and st.state["done"] == ["D=1|J=1|seed=1"]
     np.testing.assert_array_equal(st.targets(), [[1.0, 1.0]])
     st.close()
+
+
+def test_cli_executor_ray(ray_instance, tmp_path, capsys):
+    args = ["simulate", "tdgl", "--grid", "1.0,1.5", "60,1.5", "--seeds", "1", "--size", "16", "--ramp-time", "60",
+            "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
+    text = capsys.readouterr().out
+    assert "stored 1 new patterns" in text and "reason=diverged" in text
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert_same_store(tmp_path / "local", tmp_path / "ray")
