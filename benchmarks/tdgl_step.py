@@ -36,6 +36,7 @@ from scalinglab.simulators.tdgl import TDGLConfig, TDGLSimulator, dipolar_kernel
 from scalinglab.simulators.tdgl.campaign import table_iii_grid
 
 PAPER_HOURS_PER_PATTERN = 10.0  # paper 4 Sec. IV: ~10 h per 256 x 256 pattern, one Ryzen 3950X core (Fortran)
+PAPER_PATTERNS = 3000  # paper 4: about 3,000 uniform-parameter patterns
 PAPER_SIZE = 256
 PAPER_RAMP_TIME = 1e5
 PAPER_DT = 0.1
@@ -255,13 +256,15 @@ def main() -> None:
           if slow else "  no capture measured: no projection")
     print(f"  steps to the capture: {n_med:.3g} (median t/T; batch 1), {n_max:.3g} (max t/T: a batch of 16 runs "
           f"until its last capture), each rounded up to the next divergence check (every {CHECK_EVERY} steps); the "
-          f"old assumption of 3.5e6 steps (t = 3.5 T) is on the descending branch, before the field reverses")
+          f"former assumption of 3.5e6 steps (t = 3.5 T, h = -H/2) stops before the field is even back at zero")
     print("  assumption: the member-step cost of (3) (compressed protocol, same bookkeeping, ~80% of the steps armed)"
           " holds over the whole run; torch threads as above; the paper's 10 h is per pattern on one core (Fortran, "
           "Ryzen 3950X)")
     print(f"{'device':<6} {'batch':>5} {'h/pattern':>10} {'paper 10 h / this':>18}")
     for (dev, b), h in proj.items():
         print(f"{dev:<6} {b:>5} {h:>10.3f} {PAPER_HOURS_PER_PATTERN / h:>17.1f}x")
+    print(f"  paper 4's ~{PAPER_PATTERNS} patterns: {PAPER_PATTERNS * best_cpu:,.0f} CPU-core hours at the best CPU "
+          f"figure (paper: ~{PAPER_PATTERNS * PAPER_HOURS_PER_PATTERN:,.0f})")
     elapsed = time.perf_counter() - t_start
     print(f"benchmark wall time: {elapsed:.0f} s")
 
@@ -285,6 +288,7 @@ def main() -> None:
         "projected_hours_per_pattern_cpu_batch16": proj[("cpu", 16)],
         "projected_hours_per_pattern_cpu": best_cpu,
         "paper_hours_per_pattern": PAPER_HOURS_PER_PATTERN,
+        "projected_core_hours_3000_patterns_cpu": PAPER_PATTERNS * best_cpu,
         "ratio": PAPER_HOURS_PER_PATTERN / best_cpu,
         "cuda": cuda,
         "wall_s": round(elapsed, 1),
