@@ -38,7 +38,9 @@ def print_summary(results, loss_key: str = "mse", console: Console | None = None
 
     console = console or Console()
     rows = summary_rows(results, loss_key)
-    table = Table(title=f"test {loss_key} (standardized target units) per design point")
+    patches = any(r.get("mode") == "patches" for r in results.records())
+    table = Table(title="test MAE (physical units) per model, target and N_data" if patches
+                  else f"test {loss_key} (standardized target units) per design point")
     for col in ("model", "target", "N_D", "compute", "R", "arith. mean", "geo. mean", "median"):
         table.add_column(col, justify="right" if col not in ("model", "target") else "left")
     for r in rows:

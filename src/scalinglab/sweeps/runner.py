@@ -49,7 +49,7 @@ def _diff_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 # Spec keys added after the first release, with the defaults that keep older results directories resumable.
 _LATER_SPEC_DEFAULTS = {"mode": "regress", "save": []}
-_LATER_MODEL_DEFAULTS = {"train": {}}
+_LATER_MODEL_DEFAULTS = {"train": {}, "pretrained": None}
 
 
 def _drop_new_defaults(new: dict[str, Any], old: dict[str, Any]) -> None:
@@ -71,6 +71,10 @@ def plan_sweep(spec: SweepSpec, out: str | Path | None = None) -> tuple[list[Tas
     Returns:
         (tasks, common settings for workers, resolved spec document).
     """
+    if spec.mode == "patches":
+        from scalinglab.sweeps.patches import plan_patch_sweep
+
+        return plan_patch_sweep(spec, out)
     store = DatasetStore.open(spec.dataset)
     missing = [t for t in spec.targets if t not in store.target_names]
     if missing:
@@ -114,6 +118,10 @@ def check_tasks(spec: SweepSpec, tasks: list[Task], common: dict[str, Any], exec
     Returns:
         ``{task_id: number of parameters}``.
     """
+    if spec.mode == "patches":
+        from scalinglab.sweeps.patches import check_patch_tasks
+
+        return check_patch_tasks(spec, tasks, common, executor)
     from scalinglab.training.config import TrainConfig
     from scalinglab.training.device import check_device
     from scalinglab.training.experiment import ExperimentSpec, check_experiment
@@ -154,6 +162,10 @@ def estimated_flops(task: Task, num_params: int) -> float:
     6 = forward (2) + backward (4) multiply-adds of dense layers; convolutions reuse weights over positions
     and cost more than this, so the estimate is a floor for them. Early stopping only lowers it.
     """
+    if task.mode == "patches":
+        from scalinglab.sweeps.patches import patch_flops
+
+        return patch_flops(task, num_params)
     from scalinglab.training.config import TrainConfig
 
     num_fit = task.num_train - max(1, round(task.num_train / 8))  # 7/8 train, 1/8 validation
@@ -405,6 +417,10 @@ def summary_rows(results: ResultsStore, loss_key: str = "mse") -> list[dict[str,
 
     groups: dict[tuple, list[float]] = {}
     for r in results.records():
+        if r.get("mode") == "patches":  # a patch study: test MAE per target, physical units (Table II)
+            for t, mae in r["test_mae"].items():
+                groups.setdefault((r["model_label"], t, r["num_train"], "None"), []).append(float(mae))
+            continue
         key = (r["model_label"], r["target"], r["num_train"], str(r.get("compute_value")))
         groups.setdefault(key, []).append(float(r["test_normalized"][loss_key]))
     rows = []

@@ -33,6 +33,15 @@ realization's checkpoint and test predictions under ``<results>/artifacts/<task_
 checkpoint costs 4 bytes per parameter per realization); ``train = {...}`` inside a ``[[models]]`` entry
 overrides ``[train]`` for that family (e.g. a noise-augmented copy of a model, ``noise_snr_db = [-10, 20]``).
 
+``[sweep] mode = "patches"`` is paper 4's patch study (Experiment I, ``scalinglab.training.patch_regression``):
+``dataset`` is a TDGL store (targets D, J and aux ``seed``), ``data_sizes`` the numbers of training seeds N_data
+(integers >= 1), ``realizations`` the repeats, ``[train]`` the ``PatchConfig`` keys (an unknown one is an error),
+and each ``[[models]]`` entry one model (``model``, ``config``, optional ``pretrained = "NAME|FILE"`` for the
+torchvision backbones, optional ``family`` = its label in tables, default ``model`` or ``model_pret``); there is
+no size axis, no ``[compute]`` and no ``test_size`` / ``split_seed`` / ``input_norm`` / ``target_transform`` /
+``loss_key`` (the test and validation images are those of ``[train] test_seed`` / ``val_seed``). One task per
+(model, N_data) holds its repeats; see ``scalinglab.sweeps.patches``.
+
 Reference: paper 1 Methods B (N_D = 256, 512, ...; ~20 realizations; 7/8 train, 1/8 validation);
 paper 3 Sec. 3 (compute axis at fixed N and D).
 """
@@ -58,8 +67,10 @@ _SWEEP_KEYS = {
     "name", "dataset", "targets", "realizations", "root_seed", "test_size", "split_seed",
     "input_norm", "data_sizes", "device", "loss_key", "target_transform", "mode", "save",
 }
-_MODEL_KEYS = {"family", "model", "config", "size_key", "sizes", "train"}
-MODES = ("regress", "generate")
+_MODEL_KEYS = {"family", "model", "config", "size_key", "sizes", "train", "pretrained"}
+MODES = ("regress", "generate", "patches")
+# [sweep] keys of the regression / generator sweeps that a patch study has no use for (refused, not dropped)
+_NOT_PATCH_KEYS = ("test_size", "split_seed", "input_norm", "target_transform", "loss_key")
 SAVE_KINDS = ("models", "predictions")
 _COMPUTE_KEYS = {"key", "values"}
 _TOP_KEYS = {"sweep", "models", "train", "compute"}
@@ -75,6 +86,8 @@ class ModelFamily:
     size_key: str | None = None
     sizes: tuple[Any, ...] = (None,)
     train: dict[str, Any] = field(default_factory=dict)  # overrides of the sweep's [train] for this family
+    # mode "patches" only: ImageNet weights of a torchvision backbone (a weights name or a local file)
+    pretrained: str | None = None
 
     def configs(self) -> list[tuple[Any, dict[str, Any]]]:
         """(size value, full model config) for every size on the axis."""
@@ -174,6 +187,11 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
         raise SpecError("missing [sweep] table")
     sw = dict(raw["sweep"])
     _check_keys(sw, _SWEEP_KEYS, "sweep")
+    mode = sw.get("mode", "regress")
+    if mode not in MODES:
+        raise SpecError(f"[sweep] mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "patches":
+        return _parse_patch_spec(raw, sw, base_dir)
     for key in ("dataset", "targets", "data_sizes"):
         if key not in sw:
             raise SpecError(f"missing key '{key}' in [sweep]")
@@ -220,9 +238,6 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
         )
     if sw.get("target_transform", "none") not in ("none", "log"):
         raise SpecError(f"[sweep] target_transform must be 'none' or 'log', got {sw['target_transform']!r}")
-    mode = sw.get("mode", "regress")
-    if mode not in MODES:
-        raise SpecError(f"[sweep] mode must be one of {', '.join(MODES)}, got {mode!r}")
     save = sw.get("save", [])
     if isinstance(save, str):
         save = [save]
@@ -234,7 +249,7 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
         raise SpecError("no [[models]] entries: the grid has no models")
     families = []
     for i, m in enumerate(models_raw):
-        _check_keys(m, _MODEL_KEYS, f"models[{i}]")
+        _check_keys(m, _MODEL_KEYS - {"pretrained"}, f"models[{i}]")
         if "model" not in m:
             raise SpecError(f"missing key 'model' in [[models]] entry {i}")
         sizes = m.get("sizes")
@@ -298,6 +313,93 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None) -> SweepSpec:
     )
 
 
+def _parse_patch_spec(raw: dict[str, Any], sw: dict[str, Any], base_dir: Path | None) -> SweepSpec:
+    """``parse_spec`` for ``mode = "patches"`` (module docstring): PatchConfig recipe, models without a size axis."""
+    from scalinglab.training.patch_regression import PatchConfig, model_label
+
+    _check_keys(raw, _TOP_KEYS - {"compute"}, "top level (mode patches)")
+    for key in _NOT_PATCH_KEYS:
+        if key in sw:
+            raise SpecError(f"[sweep] {key} has no meaning in mode 'patches' (the test and validation images are "
+                            "those of [train] test_seed and val_seed): remove it")
+    for key in ("dataset", "data_sizes"):
+        if key not in sw:
+            raise SpecError(f"missing key '{key}' in [sweep]")
+    ds = sw["data_sizes"]
+    if (not isinstance(ds, list) or not ds
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in ds)):
+        raise SpecError(f"[sweep] data_sizes of a patch study are numbers of training seeds N_data (a list of "
+                        f"integers >= 1), got {ds!r}")
+    if _duplicates(ds):
+        raise SpecError(f"[sweep] data_sizes lists {_duplicates(ds)} more than once")
+    realizations = _integer(sw, "realizations", 5, "sweep", minimum=1)
+    root_seed = _integer(sw, "root_seed", 0, "sweep")
+    save = sw.get("save", [])
+    save = [save] if isinstance(save, str) else save
+    if not isinstance(save, list) or any(k != "models" for k in save):
+        raise SpecError(f"[sweep] save of a patch study may only hold 'models' (every record already keeps its "
+                        f"test predictions), got {sw.get('save')!r}")
+    device = str(sw.get("device", "cpu"))
+    train = dict(raw.get("train", {}))
+    if "device" in train:
+        raise SpecError("[train] device: set the device with [sweep] device")
+    targets = sw.get("targets", train.get("targets", list(PatchConfig.targets)))
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    if "targets" in sw and "targets" in train and list(train["targets"]) != targets:
+        raise SpecError(f"[sweep] targets {targets} and [train] targets {list(train['targets'])} differ: give one")
+    train.pop("targets", None)
+
+    def recipe(extra: dict[str, Any], where: str) -> None:
+        try:
+            PatchConfig.from_dict({**train, **extra, "targets": targets, "device": device})
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"{where}: {str(exc).splitlines()[0]}") from None
+
+    recipe({}, "[train]")
+    models_raw = raw.get("models", [])
+    if not models_raw:
+        raise SpecError("no [[models]] entries: the study has no models")
+    families = []
+    for i, m in enumerate(models_raw):
+        _check_keys(m, _MODEL_KEYS - {"size_key", "sizes"}, f"models[{i}] (mode patches: no size axis)")
+        if "model" not in m:
+            raise SpecError(f"missing key 'model' in [[models]] entry {i}")
+        if not isinstance(m.get("config", {}), dict):
+            raise SpecError(f"[[models]] entry {i}: config must be a table of model options")
+        if not isinstance(m.get("train", {}), dict):
+            raise SpecError(f"[[models]] entry {i}: train must be a table of PatchConfig settings")
+        if "device" in m.get("train", {}) or "targets" in m.get("train", {}):
+            raise SpecError(f"[[models]] entry {i}: train may not set device or targets (set them for the study)")
+        recipe(dict(m.get("train", {})), f"[[models]] entry {i} train")
+        pretrained = m.get("pretrained")
+        if pretrained is not None:
+            if not isinstance(pretrained, str) or not pretrained:
+                raise SpecError(f"[[models]] entry {i}: pretrained must be a weights name or a file, "
+                                f"got {pretrained!r}")
+            pretrained = _resolve_weights_path(pretrained, base_dir)
+        families.append(ModelFamily(family=str(m.get("family", model_label(str(m["model"]), pretrained))),
+                                    model=str(m["model"]), config=dict(m.get("config", {})),
+                                    train=dict(m.get("train", {})), pretrained=pretrained))
+    labels = [f.family for f in families]
+    if len(set(labels)) != len(labels):
+        raise SpecError(f"[[models]] labels must be unique, got {labels} (give each variant a family = ...)")
+    dataset = str(sw["dataset"])
+    if base_dir is not None and not Path(dataset).is_absolute():
+        dataset = str((base_dir / dataset).resolve())
+    return SweepSpec(name=str(sw.get("name", "patches")), dataset=dataset, targets=tuple(targets),
+                     models=tuple(families), data_sizes=[int(n) for n in ds], realizations=realizations,
+                     root_seed=root_seed, device=device, train=train, mode="patches", save=tuple(save))
+
+
+def _resolve_weights_path(pretrained: str, base_dir: Path | None) -> str:
+    """A ``pretrained`` that names a file relative to the TOML file becomes absolute; a weights name stays."""
+    if base_dir is None or Path(pretrained).expanduser().is_absolute():
+        return pretrained
+    looks_like_path = "/" in pretrained or pretrained.lower().endswith((".pt", ".pth", ".bin", ".safetensors"))
+    candidate = base_dir / pretrained
+    return str(candidate.resolve()) if candidate.is_file() or looks_like_path else pretrained
+
+
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and validate a sweep TOML file (malformed TOML and unknown keys are one-line errors)."""
     path = Path(path)
@@ -329,11 +431,13 @@ class Task:
     mode: str = "regress"  # "generate": ``target`` is a comma-joined list of the generator's input parameters
     # realization index of seeds[0]: > 0 for the realizations added when a finished sweep is extended
     first_realization: int = 0
+    # mode "patches": pretrained weights of the model (a torchvision weights name or a local file)
+    pretrained: str | None = None
 
     @property
     def targets(self) -> list[str]:
-        """The task's target names (a generator task has all its input parameters here)."""
-        return self.target.split(",") if self.mode == "generate" else [self.target]
+        """The task's target names (a generator or patch task has all of them here)."""
+        return self.target.split(",") if self.mode in ("generate", "patches") else [self.target]
 
     @property
     def point_key(self) -> str:
@@ -344,7 +448,8 @@ class Task:
     def task_id(self) -> str:
         """Hash of the resolved task configuration (includes the seeds, hence the realizations)."""
         d = asdict(self)
-        for key, default in (("target_transform", "none"), ("mode", "regress"), ("first_realization", 0)):
+        for key, default in (("target_transform", "none"), ("mode", "regress"), ("first_realization", 0),
+                             ("pretrained", None)):
             if d[key] == default:  # defaults leave ids of older sweeps unchanged
                 del d[key]
         blob = json.dumps(d, sort_keys=True, default=str)
@@ -354,6 +459,8 @@ class Task:
 def point_key(task: dict[str, Any]) -> str:
     """:attr:`Task.point_key` of a task dict as stored in a record file (older files lack later keys)."""
     d = {k: v for k, v in task.items() if k not in ("seeds", "first_realization")}
+    if d.get("pretrained", None) is None:  # a later key: absent from older record files
+        d.pop("pretrained", None)
     d.setdefault("target_transform", "none")
     d.setdefault("mode", "regress")
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:20]
@@ -365,6 +472,8 @@ def expand_tasks(spec: SweepSpec, pool_size: int) -> list[Task]:
     Seeds are derived per (family, size, N_D, realization) from ``root_seed`` with SeedSequence, so any point
     can be rerun alone; the same realization uses the same training subset for every target.
     """
+    if spec.mode == "patches":
+        return _expand_patch_tasks(spec, pool_size)
     sizes = spec.resolved_data_sizes(pool_size)
     compute_values = spec.compute["values"] if spec.compute else [None]
     # a generator takes all parameters at once: one task per (model, N_D), its "target" the joined names
@@ -391,4 +500,24 @@ def expand_tasks(spec: SweepSpec, pool_size: int) -> list[Task]:
                         )
     if not tasks:
         raise SpecError("the sweep grid is empty")
+    return tasks
+
+
+def _expand_patch_tasks(spec: SweepSpec, num_training_seeds: int) -> list[Task]:
+    """One task per (model, N_data) holding its repeats; the run seed of repeat r is the one
+    ``run_patch_study`` uses (``patch_regression.run_seed``), the same for every model (paired comparison)."""
+    from scalinglab.training.patch_regression import run_seed
+
+    too_big = [n for n in spec.data_sizes if n > num_training_seeds]
+    if too_big:
+        raise SpecError(f"data_sizes {too_big} exceed the {num_training_seeds} training seeds of the store "
+                        "(all seeds but [train] test_seed and val_seed); simulate more seeds")
+    tasks = []
+    for fam in spec.models:
+        for n in spec.data_sizes:
+            seeds = tuple(run_seed(n, spec.root_seed, r) for r in range(spec.realizations))
+            train = {**spec.train, **fam.train, "targets": list(spec.targets), "device": spec.device}
+            tasks.append(Task(family=fam.family, model=fam.model, model_config=dict(fam.config), size_key=None,
+                              size_value=None, num_train=int(n), target=",".join(spec.targets), seeds=seeds,
+                              train=train, mode="patches", pretrained=fam.pretrained))
     return tasks

@@ -19,7 +19,7 @@ def model_label(task: Task) -> str:
 
 
 def execute_task(task: Task, common: dict[str, Any], epoch_progress=None) -> list[dict[str, Any]]:
-    """Train the task's realizations and return one record per realization.
+    """Train the task's realizations and return one record per realization (dispatch on ``task.mode``).
 
     Args:
         task: the task (model configuration, N_D, target, seeds, training recipe).
@@ -31,6 +31,10 @@ def execute_task(task: Task, common: dict[str, Any], epoch_progress=None) -> lis
     Returns:
         A list of R record dicts (docs/architecture.md, "Sweep results").
     """
+    if task.mode == "patches":  # paper 4's patch study: one record per repeat (scalinglab.sweeps.patches)
+        from scalinglab.sweeps.patches import execute_patch_task
+
+        return execute_patch_task(task, common)
     from pathlib import Path
 
     import torch

@@ -228,6 +228,23 @@ def draw_training_seeds(available: Sequence[int], num_data: int, root_seed: int,
     return sorted(int(s) for s in gen.choice(available, size=num_data, replace=False))
 
 
+def study_seeds(available: Sequence[int], num_data: int, root_seed: int, repeat: int) -> tuple[list[int], int]:
+    """(training seeds, run seed) of repeat ``repeat`` at ``N_data = num_data`` of a study with ``root_seed``.
+
+    The one rule shared by :func:`run_patch_study` and the sweep engine's patch tasks
+    (``scalinglab.sweeps.task``), so that both train the same runs from the same seeds: the training seeds are
+    :func:`draw_training_seeds`, the run seed (initialization, crops, validation patches) is
+    ``derive_seed(root_seed, "patch-run", num_data, repeat)``. Neither depends on the model (paired comparison).
+    """
+    return (draw_training_seeds(available, num_data, root_seed, repeat),
+            run_seed(num_data, root_seed, repeat))
+
+
+def run_seed(num_data: int, root_seed: int, repeat: int) -> int:
+    """The run seed of repeat ``repeat`` at ``N_data = num_data`` (see :func:`study_seeds`)."""
+    return derive_seed(root_seed, "patch-run", int(num_data), int(repeat))
+
+
 # ---------------------------------------------------------------------------------------------- models
 def resolve_model_config(name: str, config: dict[str, Any] | None, in_channels: int, num_targets: int
                          ) -> dict[str, Any]:
@@ -670,9 +687,9 @@ def run_patch_study(data: PatternData, models: Sequence[ModelSpec], num_data: Se
                 bar.advance(1)
                 continue
             bar.set_description(f"{m.display} N={n} repeat {r}")
-            seeds = draw_training_seeds(available, n, root_seed, r)
-            run = train_patch_model(data, m.name, train_seeds=seeds, seed=derive_seed(root_seed, "patch-run", n, r),
-                                    config=cfg, model_config=m.config, pretrained=m.pretrained)
+            seeds, seed = study_seeds(available, n, root_seed, r)
+            run = train_patch_model(data, m.name, train_seeds=seeds, seed=seed, config=cfg, model_config=m.config,
+                                    pretrained=m.pretrained)
             run.record.update({"label": m.display, "repeat": r, "root_seed": int(root_seed)})
             run.checkpoint.update({"label": m.display, "repeat": r})
             if out is not None:
