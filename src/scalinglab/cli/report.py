@@ -92,9 +92,25 @@ def _run(args) -> int:
                             huber_delta=args.huber_delta, compute_budget=args.compute,
                             include_flagged=args.include_flagged, exclude_at_cap=args.exclude_at_cap)
     index = build_report(args.results, out, options=options, quiet=args.quiet)
-    print_exponents(index.parent / "fits.json")
+    if _is_patch_study(args.results[0]):
+        from scalinglab.report.loader import load_results
+        from scalinglab.report.patches import format_table, median_mae_table
+
+        print("median test MAE over repeats (Table II):")
+        print(format_table(*median_mae_table(load_results(args.results[0]).records)))
+        print(f"table: {index.parent / 'median_mae.csv'}")
+    else:
+        print_exponents(index.parent / "fits.json")
     print(f"report: {index}")
     return 0
+
+
+def _is_patch_study(results: str | Path) -> bool:
+    """Whether a results directory holds a patch study (``[sweep] mode = "patches"``)."""
+    path = Path(results) / "resolved_spec.json"
+    if not path.is_file():
+        return False
+    return (json.loads(path.read_text()).get("spec") or {}).get("mode") == "patches"
 
 
 def _run_amplitudes(args) -> int:

@@ -254,6 +254,8 @@ def build_report(
     compute axis), ``fits.csv`` / ``fits.json`` (every fit with its intervals), ``points.csv`` (aggregates
     per design point), for amplitude sweeps paper 3's figures and ``paper3_table.csv`` (``amplitude_figures``,
     ``amplitude_tables``) and ``index.html`` (self-contained: figures embedded, spec, environment, timings).
+    A patch study (``[sweep] mode = "patches"``) gets paper 4's Table II and Figs. 7-8 instead
+    (``report.patches.build_patch_report``).
 
     Args:
         results_dir: a sweep results directory (docs/architecture.md, "Sweep results"), or a list of them:
@@ -289,6 +291,10 @@ def build_report(
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    from scalinglab.report.patches import build_patch_report, is_patch_study
+
+    if is_patch_study(results.records):  # paper 4's Table II and Figs. 7-8: no scaling-law fits or figures
+        return build_patch_report(results, out)
     total = num_progress_units(results) + len(FIGURE_BUILDERS) + 1
     with progress_bar(total, "report", quiet=quiet) as bar:
         bar.set_description("report: fits")
