@@ -135,3 +135,32 @@ def test_map_study_notes_the_batched_path_for_a_padded_network(tmp_path, capsys,
     assert est.shape == (1, 2, SIZE // 2, SIZE // 2)
     image = DatasetStore.open(tmp_path / "maps").inputs()[0, 0]
     np.testing.assert_allclose(est[0], naive_map(model, image, window=PATCH, stride=2), atol=1e-6)
+
+
+def test_map_study_warns_when_training_and_map_physics_differ(tmp_path, capsys, monkeypatch):
+    _skip_figures(monkeypatch)
+    solver = {"dt": 0.1, "ramp_time": 400.0, "k0": "absorbed_x2.5", "size": [SIZE, SIZE]}
+    maps = DatasetStore.create(tmp_path / "maps", input_shape=(1, SIZE, SIZE), target_names=["D_in", "D_out", "J"],
+                               aux_specs={"seed": ("int32", ()), "d_map": ("float32", (SIZE, SIZE))},
+                               metadata={"config": {"kind": "inner_outer", "J": 2.0, "solver": solver},
+                                         "border": BORDER})
+    d = np.ones((1, SIZE, SIZE), dtype=np.float32)
+    d[:, BORDER:-BORDER, BORDER:-BORDER] = 1.9
+    maps.append(d[:, None], np.array([[1.9, 1.0, 2.0]]), aux={"seed": np.ones(1, dtype=np.int32), "d_map": d})
+    maps.close()
+    for name, k0 in (("same", "absorbed_x2.5"), ("other", "lattice")):
+        train = DatasetStore.create(tmp_path / f"train_{name}", input_shape=(1, 8, 8), target_names=["D", "J"],
+                                    metadata={"config": {"solver": {**solver, "k0": k0, "size": [64, 64]}}})
+        train.close()
+        (tmp_path / name / "checkpoints").mkdir(parents=True)
+        (tmp_path / name / "study.json").write_text(json.dumps({"data": str(tmp_path / f"train_{name}")}))
+        _brightness_checkpoint(tmp_path / name / "checkpoints" / "m.pt")
+        assert main(["map-study", str(tmp_path / name / "checkpoints" / "m.pt"), str(tmp_path / "maps"), "--quiet",
+                     "--out", str(tmp_path / f"out_{name}")]) == 0
+        err = capsys.readouterr().err
+        settings = json.loads((tmp_path / f"out_{name}" / "summary.json").read_text())["settings"]
+        if name == "same":  # only the grid size differs: no warning
+            assert "warning" not in err and settings["solver_mismatch"] == {}
+        else:
+            assert "warning: the model was trained on" in err and "k0 'lattice' vs 'absorbed_x2.5'" in err
+            assert settings["solver_mismatch"] == {"k0": ["lattice", "absorbed_x2.5"]}

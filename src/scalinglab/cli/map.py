@@ -298,8 +298,36 @@ def _open_map_store(path: str, args):
     return images, d_maps, d_in[idx], seeds[idx], border, j_true
 
 
+# Solver settings that may differ between training and map data without changing the physics of a pattern.
+_SOLVER_FREE_KEYS = {"size", "record_every", "check_every", "divergence_threshold", "root_seed", "device",
+                     "full_loop", "dtype"}
+
+
+def training_data_mismatch(model_path: str, map_store: str) -> tuple[str | None, dict]:
+    """Compare the simulation settings of the model's training store with those of the map store.
+
+    The training store is read from ``study.json`` of the train-patches directory holding the checkpoint
+    (``DIR/checkpoints/X.pt``). Returns (training store path or None when unknown, ``{key: [train, map]}`` of the
+    solver settings that differ, e.g. the dipolar convention ``k0`` or the ramp time).
+    """
+    from scalinglab.data.store import DatasetStore
+
+    study = Path(model_path).resolve().parent.parent / "study.json"
+    try:
+        data = json.loads(study.read_text()).get("data")
+        with DatasetStore.open(data) as train, DatasetStore.open(map_store) as maps:
+            a = (train.metadata.get("config") or {}).get("solver") or {}
+            b = (maps.metadata.get("config") or {}).get("solver") or {}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None, {}
+    diff = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b))
+            if k not in _SOLVER_FREE_KEYS and a.get(k) != b.get(k)}
+    return str(data), diff
+
+
 def study_handler(args) -> int:
     import argparse
+    import sys
 
     import numpy as np
 
@@ -322,6 +350,10 @@ def study_handler(args) -> int:
     band = args.band if args.band is not None else window // 2
     inner = inner_mask(d_maps[0].shape, border) if border is not None else None
     check_regions(d_maps[0], band, window, inner)  # one line naming the sizes, before any mapping
+    train_store, mismatch = training_data_mismatch(args.model, args.store)
+    if mismatch:  # a different physics between training and map patterns biases every estimate: say so
+        print(f"warning: the model was trained on {train_store}, simulated with other settings than {args.store}: "
+              + ", ".join(f"{k} {v[0]!r} vs {v[1]!r}" for k, v in mismatch.items()), file=sys.stderr)
     model, method = _setup_eval(model, args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -348,7 +380,8 @@ def study_handler(args) -> int:
     header = {"model": str(Path(args.model).resolve()), "map_store": str(Path(args.store).resolve()),
               "method": method, "window": window, "band": band, "stride": args.stride, "wrap": True,
               "map_size": [int(h), int(w)], "border": border, "num_patterns": len(images),
-              "targets": names, "J_true": j_true, "checkpoint_model": ckpt.get("model")}
+              "targets": names, "J_true": j_true, "checkpoint_model": ckpt.get("model"),
+              "training_store": train_store, "solver_mismatch": mismatch}
     study["settings"] = header
     study["patterns"] = [{"index": k, "D_in": float(d_in[k]), "seed": int(seeds[k])} for k in range(len(images))]
     (out / "summary.json").write_text(json.dumps(study, indent=1))
