@@ -17,6 +17,12 @@ padded window network sees zeros at the window border, which no full-image compu
 networks are refused by ``dense_map`` (use ``naive_map``, or a ``conv_padding=0`` variant such as
 ``cnn_small`` built through ``build_window_model``). Input normalisation must be a global (scalar) affine map.
 
+Every other window regressor (zero-padded CNNs, the torchvision backbones of ``scalinglab.models.backbones``)
+goes through ``naive_map``, batched: the image is put on the model's device once and ``batch_size`` windows are
+gathered there per forward pass. ``parameter_map`` picks the dense form when it is exact (``map_method`` says
+which and why). ``region_masks`` / ``check_regions`` / ``region_analysis`` give the regions R1-R4 of Fig. 11 and
+the inner-vs-outer ROC of Fig. 12 for one map, ``map_study`` the per-D_in analysis of a whole map campaign.
+
 Reference: Mamada et al., arXiv:2305.14764 (paper 4), Algorithm 1, Sec. II C 3, Sec. III B (Figs. 10-13);
 Long, Shelhamer, Darrell, CVPR 2015 (fully convolutional networks, shift-and-stitch).
 """
