@@ -13,6 +13,21 @@ CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.toml"))
 
 def test_configs_exist():
     assert any(p.name.startswith("paper1_") for p in CONFIGS)
+    assert {"paper4_patches.toml", "paper4_patches_quick.toml"} <= {p.name for p in CONFIGS}
+
+
+def test_paper4_patch_configs_are_the_papers_study():
+    """The full config holds the paper's six architectures (five also pretrained), N_data {1, 4}, 20 repeats on
+    CUDA; the quick one the small CNN only."""
+    full = load_spec(Path(__file__).parents[2] / "configs" / "paper4_patches.toml")
+    assert full.mode == "patches" and full.data_sizes == [1, 4] and full.realizations == 20
+    assert full.device == "cuda" and full.targets == ("D", "J")
+    assert {f.model for f in full.models} == {"cnn_small", "regnet_x_16gf", "mobilenet_v3_large", "efficientnet_b3",
+                                              "mnasnet1_0", "resnext50_32x4d"}
+    assert {f.family for f in full.models if f.pretrained} == {"reg_pret", "mob_pret", "eff_pret", "mna_pret",
+                                                                "res_pret"}
+    quick = load_spec(Path(__file__).parents[2] / "configs" / "paper4_patches_quick.toml")
+    assert quick.mode == "patches" and [f.model for f in quick.models] == ["cnn_small"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
@@ -20,6 +35,14 @@ def test_config_is_valid(path):
     import scalinglab.models  # noqa: F401  (registers the builders)
 
     spec = load_spec(path)
+    if spec.mode == "patches":  # paper 4's patch study: the recipe is a PatchConfig, one model per entry
+        from scalinglab.training.patch_regression import PatchConfig
+
+        assert spec.models and all(f.size_key is None for f in spec.models)
+        for fam in spec.models:
+            PatchConfig.from_dict({**spec.train, **fam.train, "targets": list(spec.targets), "device": spec.device})
+            assert set(fam.config) <= set(MODELS.accepted_keys(fam.model)), fam.family
+        return
     TrainConfig.from_dict(spec.train)
     for fam in spec.models:
         TrainConfig.from_dict({**spec.train, **fam.train})
