@@ -93,11 +93,12 @@ def _run(args) -> int:
                             include_flagged=args.include_flagged, exclude_at_cap=args.exclude_at_cap)
     index = build_report(args.results, out, options=options, quiet=args.quiet)
     if _is_patch_study(args.results[0]):
-        from scalinglab.report.loader import load_results
+        from scalinglab.report.loader import load_many, load_results
         from scalinglab.report.patches import format_table, median_mae_table
 
+        results = load_many(args.results) if len(args.results) > 1 else load_results(args.results[0])
         print("median test MAE over repeats (Table II):")
-        print(format_table(*median_mae_table(load_results(args.results[0]).records)))
+        print(format_table(*median_mae_table(results.records)))
         print(f"table: {index.parent / 'median_mae.csv'}")
     else:
         print_exponents(index.parent / "fits.json")
