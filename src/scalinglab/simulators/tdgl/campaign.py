@@ -9,7 +9,9 @@ Profiles:
 - ``paper``: 256 x 256, ramp T = 1e5 (Eq. 2), the full 20 x 20 grid D, J in 0.1..2.0 (so the unstable corner is
   detected and reported, not assumed), seeds 1..12; inhomogeneous maps at 512 x 512.
 - ``quick``: 64 x 64, ramp T = 400 (250x faster than the paper), a 5 x 5 sub-grid, seeds 1..2; inhomogeneous maps
-  at 128 x 128. Finishes in minutes on a 2-core CPU; the profile and its settings are stored in the metadata.
+  at 384 x 384 (a 96 px inner region: regions R1-R4 non-empty for 64 px windows and a 32 px band). The uniform
+  campaign finishes in minutes on a 2-core CPU (a map campaign of 7 maps took 7.5 min); the profile and its
+  settings are stored in the metadata.
 
 Reference: Mamada et al., arXiv:2305.14764 (paper 4), Sec. II B 1-2, Fig. 5, Appendix A (Table III).
 """
