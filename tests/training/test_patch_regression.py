@@ -20,6 +20,7 @@ from scalinglab.cli import main
 from scalinglab.cli.map import load_checkpoint
 from scalinglab.data.store import DatasetStore
 from scalinglab.models import count_parameters, get_model
+from scalinglab.report.patches import median_mae_table
 from scalinglab.training.patch_regression import (
     ModelSpec,
     PatchConfig,
@@ -28,7 +29,6 @@ from scalinglab.training.patch_regression import (
     default_steps_per_epoch,
     draw_training_seeds,
     evaluate_test,
-    median_mae_table,
     run_patch_study,
     save_checkpoint,
     train_patch_model,

@@ -58,7 +58,7 @@ def register(subparsers) -> None:
 
 def write_outputs(records: list[dict], out: Path, config: dict) -> str:
     """metrics.json, median_mae.csv, mae_boxplot.png and pred_vs_true.png for all ``records``; returns the table."""
-    from scalinglab.training.patch_regression import format_table, mae_boxplot, median_mae_table, pred_vs_true_plot
+    from scalinglab.report.patches import format_table, mae_boxplot, median_mae_table, pred_vs_true_plot
 
     header, rows = median_mae_table(records)
     with open(out / "median_mae.csv", "w", newline="") as fh:

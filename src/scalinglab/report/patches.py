@@ -47,6 +47,11 @@ def _label(r: dict[str, Any]) -> str:
     return str(r.get("model_label") or r.get("label") or r["family"])
 
 
+def _num_data(r: dict[str, Any]) -> int:
+    """N_data of a record: ``num_train`` in sweep records, ``num_data`` in those of ``train-patches``."""
+    return int(r["num_train"] if "num_train" in r else r["num_data"])
+
+
 def _targets(records: Sequence[dict[str, Any]]) -> list[str]:
     return list(records[0]["target_names"])
 
@@ -63,7 +68,7 @@ def median_mae_table(records: Sequence[dict[str, Any]]) -> tuple[list[str], list
         raise ValueError("no patch-study records to tabulate")
     labels = list(dict.fromkeys(_label(r) for r in records))
     targets = _targets(records)
-    nums = sorted({int(r["num_train"]) for r in records})
+    nums = sorted({_num_data(r) for r in records})
     header = ["model"] + [f"{t} N={n}" for t in targets for n in nums] + ["repeats"]
     rows = []
     for lab in labels:
@@ -71,7 +76,7 @@ def median_mae_table(records: Sequence[dict[str, Any]]) -> tuple[list[str], list
         counts = []
         for t in targets:
             for n in nums:
-                vals = [float(r["test_mae"][t]) for r in records if _label(r) == lab and int(r["num_train"]) == n]
+                vals = [float(r["test_mae"][t]) for r in records if _label(r) == lab and _num_data(r) == n]
                 row.append(float(np.median(vals)) if vals else None)
                 counts.append(len(vals))
         row.append(min(c for c in counts if c) if any(counts) else 0)
@@ -96,7 +101,8 @@ def write_tables(records: Sequence[dict[str, Any]], out: Path) -> tuple[Path, Pa
                     "status", *[f"test_mae_{t}" for t in targets], *[f"baseline_mae_{t}" for t in targets],
                     "checkpoint"])
         for r in records:
-            w.writerow([_label(r), r["num_train"], r["realization"], " ".join(map(str, r.get("train_seeds", []))),
+            w.writerow([_label(r), _num_data(r), r.get("realization", r.get("repeat")),
+                        " ".join(map(str, r.get("train_seeds", []))),
                         r.get("seed"), r.get("num_params"), r.get("steps"), r.get("epochs_run"), r.get("status"),
                         *[repr(float(r["test_mae"][t])) for t in targets],
                         *[repr(float(r["baseline_mae"][t])) for t in targets], r.get("checkpoint", "")])
@@ -120,7 +126,7 @@ def mae_boxplot(records: Sequence[dict[str, Any]], out_png: str | Path) -> Path:
 
     labels = list(dict.fromkeys(_label(r) for r in records))
     targets = _targets(records)
-    nums = sorted({int(r["num_train"]) for r in records})
+    nums = sorted({_num_data(r) for r in records})
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     width = 0.8 / len(nums)
     fig, axes = plt.subplots(1, len(targets), figsize=(max(4.0, 1.2 * len(labels) * len(nums) + 1.5) + 1.0, 4.0),
@@ -129,7 +135,7 @@ def mae_boxplot(records: Sequence[dict[str, Any]], out_png: str | Path) -> Path:
         for j, n in enumerate(nums):
             data, pos = [], []
             for i, lab in enumerate(labels):
-                vals = [float(r["test_mae"][t]) for r in records if _label(r) == lab and int(r["num_train"]) == n]
+                vals = [float(r["test_mae"][t]) for r in records if _label(r) == lab and _num_data(r) == n]
                 if vals:
                     data.append(vals)
                     pos.append(i - 0.4 + width * (j + 0.5))
@@ -161,8 +167,8 @@ def pred_vs_true_plot(records: Sequence[dict[str, Any]], out_png: str | Path, nu
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    num_data = num_data if num_data is not None else max(int(r["num_train"]) for r in records)
-    sel = [r for r in records if int(r["num_train"]) == num_data and r.get("test_true") is not None]
+    num_data = num_data if num_data is not None else max(_num_data(r) for r in records)
+    sel = [r for r in records if _num_data(r) == num_data and r.get("test_true") is not None]
     if not sel:
         raise ValueError(f"no records with test predictions at N_data = {num_data}")
     labels = list(dict.fromkeys(_label(r) for r in sel))
@@ -203,7 +209,7 @@ def notes(records: Sequence[dict[str, Any]]) -> list[str]:
                     "mean: some target's test MAE is not below that of predicting the training mean). They are "
                     "kept in the medians and boxplots, as the paper reports every repeat.")
     header, rows = median_mae_table(records)
-    counts = {(_label(r), int(r["num_train"])) for r in records}
+    counts = {(_label(r), _num_data(r)) for r in records}
     labels = [row[0] for row in rows]
     nums = sorted({n for _, n in counts})
     missing = [f"{lab} N_data={n}" for lab in labels for n in nums if (lab, n) not in counts]
@@ -230,7 +236,7 @@ def build_patch_report(results: SweepResults, out: Path) -> Path:
                 "four rotations) over the repeats, per model and N_data; dotted: median MAE of predicting the "
                 "training mean.")]
     if any(r.get("test_true") is not None for r in records):
-        n_top = max(int(r["num_train"]) for r in records)
+        n_top = max(_num_data(r) for r in records)
         figures.append((pred_vs_true_plot(records, out / "pred_vs_true.png"), f"Fig. 8: prediction vs truth "
                         f"(N_data = {n_top})", "Rotation-averaged test predictions of every repeat pooled, per "
                         "true value; green: y = x."))
