@@ -1,10 +1,16 @@
 """``scalinglab mup-check``: test loss vs learning rate of MLP-I at several widths (muP transfer check).
 
 Under the maximal update parametrisation the optimal base learning rate does not move with the width, so a
-rate tuned on a narrow network transfers to wide ones. This command trains ``mlp_invariants`` (muP, Adam,
-cosine schedule) at each width over a learning-rate grid on one dataset store, reports the test loss
-(geometric mean over seeds, standardized target units) and the best rate per width, and draws Fig. 1 (left)
-of paper 3.
+rate tuned on a narrow network transfers to wide ones. This command is a front end over the sweep engine: it
+writes a sweep spec with ``mlp_invariants`` (muP, Adam, cosine schedule, no early stopping) on a size axis
+``width`` and the learning-rate grid as its ``[compute]`` axis (``key = "lr"``), runs it with
+``scalinglab.sweeps.runner.run_sweep`` into the results directory (``spec.toml``, ``records/`` ...: a sweep
+directory that ``scalinglab sweep status`` and ``scalinglab report`` read), and computes from the records the
+test loss (geometric mean over seeds, standardized target units) and the best rate per width
+(``scalinglab.report.mup``), and draws Fig. 1 (left) of paper 3.
+
+Rerunning the same command on the same ``--out`` resumes (finished points are not retrained); other settings
+in a directory that holds finished records are refused.
 
 Reference: paper 3 (scaling-laws-amplitude-surrogates.txt) Sec. 3.2, Eqs. 17-21 and Fig. 1 (left).
 """
@@ -13,10 +19,17 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from scalinglab.report.mup import mup_figure, mup_table, optimum_shift
+
+__all__ = ["mup_check", "mup_spec_text", "optimum_shift", "mup_figure"]
+
+FAMILY = "mlp_invariants"
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -34,7 +47,9 @@ def register(subparsers) -> None:
         "mup-check", help="test loss vs learning rate of mlp_invariants at several widths (muP transfer)",
         description="Train mlp_invariants with muP at each width over a learning-rate grid on one dataset "
         "store and report the test loss (standardized, optionally log-transformed target units) and the best "
-        "learning rate per width. Under muP the optimum should not depend on the width (paper 3, Fig. 1 left).",
+        "learning rate per width. Under muP the optimum should not depend on the width (paper 3, Fig. 1 left). "
+        "Runs as a sweep (width = size axis, lr = [compute] axis) into --out: rerunning the same command "
+        "resumes; 'scalinglab sweep status' and 'scalinglab report' read the directory.",
     )
     p.add_argument("--data", required=True, help="dataset store (e.g. from 'scalinglab simulate amplitudes')")
     p.add_argument("--widths", default="32,64,128", help="comma-separated hidden widths (default 32,64,128)")
@@ -50,45 +65,139 @@ def register(subparsers) -> None:
     p.add_argument("--seeds", type=int, default=2, help="realizations per (width, lr) point (default 2)")
     p.add_argument("--test-size", type=int, default=2000, help="fixed test-set size (default 2000)")
     p.add_argument("--no-log", action="store_true", help="learn the target as stored, not log(target)")
-    p.add_argument("--out", default=None, help="directory for mup_check.json and mup_check.png")
+    p.add_argument("--out", default=None,
+                   help="results directory: the sweep (spec.toml, records/), mup_check.json and mup_check.png; "
+                   "rerun with the same --out to resume. Without it the sweep runs in a temporary directory "
+                   "that is removed at the end (the result is only printed; nothing to resume)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: in-process (default); ray: Ray tasks on a local instance or --address")
+    p.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs for a locally started Ray instance")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run)
 
 
-def optimum_shift(result: dict[str, Any]) -> int:
-    """Largest distance, in grid steps, between the best learning rates of any two widths."""
-    idx = [result["lrs"].index(b) for b in result["best_lr"].values()]
-    return max(idx) - min(idx)
+def _toml(value: Any) -> str:
+    """A TOML literal of a bool, number, string, list or flat table (the few kinds the spec holds)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip form: the lr read back is the same float
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def mup_spec_text(data: str, widths: list[int], lrs: list[float], *, target: str, model_config: dict[str, Any],
+                  input_norm: str, num_train: int, epochs: int, batch_size: int, num_seeds: int, test_size: int,
+                  log_target: bool) -> str:
+    """The sweep spec (TOML) of a mup-check: widths on the size axis, the learning rates on the compute axis."""
+    lines = [
+        "# written by `scalinglab mup-check` (paper 3 Fig. 1 left); rerun the same command, or",
+        "# `scalinglab sweep spec.toml --out <this directory> --resume`, to resume",
+        "[sweep]",
+        'name = "mup-check"',
+        f"dataset = {_toml(str(Path(data).resolve()))}",
+        f"targets = {_toml([target])}",
+        f"realizations = {num_seeds}",
+        "root_seed = 0",
+        f"test_size = {int(test_size)}",
+        "split_seed = 0",
+        f"input_norm = {_toml(input_norm)}",
+        f"target_transform = {_toml('log' if log_target else 'none')}",
+        f"data_sizes = {_toml([int(num_train)])}",
+        "",
+        "[[models]]",
+        f"family = {_toml(FAMILY)}",
+        'model = "mlp_invariants"',
+        f"config = {_toml(model_config)}",
+        'size_key = "width"',
+        f"sizes = {_toml([int(w) for w in widths])}",
+        "",
+        "[train]",
+        f"epochs = {int(epochs)}",
+        f"batch_size = {int(batch_size)}",
+        'schedule = "cosine"',
+        # TOML has no None: a patience beyond the epoch budget never fires (the best-validation weights are
+        # restored either way, so training is that of patience = None)
+        f"patience = {int(epochs) + 1}                 # longer than epochs: no early stopping",
+        "",
+        "[compute]                        # the learning-rate grid (base rate; muP scales it per layer, Eq. 21)",
+        'key = "lr"',
+        f"values = {_toml([float(v) for v in lrs])}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:
+    """A parsed TOML document as ``{"sweep.dataset": ..., "models[0].sizes": ...}`` (leaves: scalars, lists)."""
+    if isinstance(doc, dict):
+        return {k: v for key, value in doc.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    if isinstance(doc, list) and doc and all(isinstance(v, dict) for v in doc):
+        return {k: v for i, value in enumerate(doc) for k, v in _flat(value, f"{prefix[:-1]}[{i}].").items()}
+    return {prefix[:-1]: doc}
+
+
+def _refuse_other_grid(out: Path, text: str) -> None:
+    """A results directory with finished records of other mup-check settings: one-line ValueError."""
+    old_path = out / "spec.toml"
+    if not old_path.is_file() or not any((out / "records").glob("[!.]*.json")):
+        return  # fresh, or a start that failed before any point finished: the new spec replaces it
+    try:
+        old = tomllib.loads(old_path.read_text())
+    except tomllib.TOMLDecodeError:
+        old = {}
+    new = tomllib.loads(text)
+    old_flat, new_flat = _flat(old), _flat(new)
+    differing = sorted(k for k in set(old_flat) | set(new_flat) if old_flat.get(k) != new_flat.get(k))
+    if not differing:
+        return
+    raise ValueError(f"results directory {out} holds a sweep with other settings (differs in: "
+                     f"{', '.join(differing[:6])}); rerun with the same grid and settings to resume, or use "
+                     "another --out")
 
 
 def mup_check(data: str, widths: list[int], lrs: list[float], *, target: str = "amp2", num_layers: int = 3,
               base_width: int | None = None, num_train: int = 2048, epochs: int = 40, batch_size: int = 128,
-              num_seeds: int = 2, test_size: int = 2000, log_target: bool = True,
-              progress: bool = True) -> dict[str, Any]:
-    """Test loss of mlp_invariants (muP) for every (width, learning rate).
+              num_seeds: int = 2, test_size: int = 2000, log_target: bool = True, progress: bool = True,
+              out: str | Path | None = None, executor: str = "local", address: str | None = None,
+              num_cpus: int | None = None) -> dict[str, Any]:
+    """Test loss of mlp_invariants (muP) for every (width, learning rate), trained as a sweep.
 
     Args:
         data: dataset store; momenta inputs [N, 4n] when its metadata lists ``particles`` (amplitudes), else
             generic features [N, F] (standardized per feature).
-        widths: hidden widths n.
-        lrs: base learning rates eta (hidden/output weights train at eta * base_width / n, Eq. 21).
+        widths: hidden widths n (the sweep's size axis ``width``).
+        lrs: base learning rates eta (the ``[compute]`` axis ``lr``; hidden/output weights train at
+            eta * base_width / n, Eq. 21).
         target: target name.
         num_layers, base_width, num_train, epochs, batch_size, num_seeds, test_size: training settings.
         log_target: learn log(target) (paper 3) instead of the raw target.
-        progress: show a progress bar.
+        progress: show the sweep's progress bar.
+        out: results directory of the sweep (resumed when it holds this mup-check; refused when it holds
+            other settings); None: a temporary directory, removed before returning.
+        executor, address, num_cpus: the sweep executor ("local" or "ray") and its Ray options.
 
     Returns:
-        {"widths", "lrs", "loss": [len(widths)][len(lrs)] geometric-mean test MSE (standardized units; NaN for a
-        diverged run), "best_lr": {width: lr}, "base_width", ...settings}.
+        {"widths", "lrs", "loss": [len(widths)][len(lrs)] geometric-mean test MSE (standardized units; None
+        for a diverged run), "best_lr": {width: lr}, "base_width", ...settings, "results_dir" (None without
+        ``out``)}.
     """
     from scalinglab.data.store import DatasetStore
-    from scalinglab.progress import progress_bar
-    from scalinglab.seeding import derive_seed
-    from scalinglab.training.config import TrainConfig
-    from scalinglab.training.experiment import ExperimentSpec, run_experiment
+    from scalinglab.sweeps.results import ResultsStore
+    from scalinglab.sweeps.runner import run_sweep
 
     if len(widths) < 1 or len(lrs) < 2:
         raise ValueError("mup-check needs at least one width and two learning rates")
+    if len(set(widths)) != len(widths) or len(set(lrs)) != len(lrs):
+        raise ValueError("mup-check: a width or learning rate is listed twice")
     store = DatasetStore.open(data)
     try:
         particles = store.metadata.get("particles")
@@ -98,60 +207,28 @@ def mup_check(data: str, widths: list[int], lrs: list[float], *, target: str = "
     model_cfg: dict[str, Any] = {"num_layers": num_layers, "mup": True, "base_width": base}
     if particles:
         model_cfg["num_particles"] = len(particles)
-    seeds = [derive_seed(0, "mup-check", s) for s in range(num_seeds)]
-    losses = np.full((len(widths), len(lrs)), np.nan)
-    with progress_bar(len(widths) * len(lrs), "mup-check", quiet=not progress) as bar:
-        for i, w in enumerate(widths):
-            for j, lr in enumerate(lrs):
-                spec = ExperimentSpec(
-                    data=data, model="mlp_invariants", model_config={**model_cfg, "width": int(w)},
-                    target=target, num_train=num_train, seeds=seeds, test_size=test_size,
-                    input_norm="none" if particles else "per_feature",
-                    target_transform="log" if log_target else "none",
-                    train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="cosine",
-                                      patience=None),
-                )
-                vals = np.array([r["test_normalized"]["mse"] for r in run_experiment(spec, progress=False)])
-                if np.all(np.isfinite(vals)) and np.all(vals > 0):
-                    losses[i, j] = float(np.exp(np.mean(np.log(vals))))
-                bar.advance(1)
-    best = {}
-    for i, w in enumerate(widths):
-        if np.all(np.isnan(losses[i])):
+    text = mup_spec_text(data, widths, lrs, target=target, model_config=model_cfg,
+                         input_norm="none" if particles else "per_feature", num_train=num_train, epochs=epochs,
+                         batch_size=batch_size, num_seeds=num_seeds, test_size=test_size, log_target=log_target)
+    root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="scalinglab-mup-check-"))
+    try:
+        _refuse_other_grid(root, text)
+        with tempfile.TemporaryDirectory(prefix="mup-spec-") as tmp:
+            spec_path = Path(tmp) / "spec.toml"  # run_sweep copies it to <root>/spec.toml
+            spec_path.write_text(text)
+            run_sweep(spec_path, root, executor=executor, address=address, resume=True, quiet=not progress,
+                      num_cpus=num_cpus)
+        records = [r for r in ResultsStore(root).records() if r.get("family") == FAMILY and r["target"] == target]
+    finally:
+        if out is None:
+            shutil.rmtree(root, ignore_errors=True)
+    result = mup_table(records, widths, lrs)
+    for w, best in result["best_lr"].items():
+        if best is None:
             raise ValueError(f"every run at width {w} diverged: lower the learning rates")
-        best[str(w)] = lrs[int(np.nanargmin(losses[i]))]
-    return {"data": data, "target": target, "widths": [int(w) for w in widths], "lrs": list(lrs),
-            "loss": [[None if math.isnan(v) else float(v) for v in row] for row in losses], "best_lr": best,
-            "base_width": base, "num_layers": num_layers, "num_train": num_train, "epochs": epochs,
-            "num_seeds": num_seeds, "log_target": log_target}
-
-
-def mup_figure(result: dict[str, Any], out_path: str | Path) -> Path:
-    """Test loss vs base learning rate, one line per width, best rate marked (paper 3 Fig. 1 left)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.2, 4.0))
-    colors = plt.cm.viridis(np.linspace(0.1, 0.9, len(result["widths"])))
-    for color, w, row in zip(colors, result["widths"], result["loss"]):
-        y = np.array([np.nan if v is None else v for v in row])
-        ax.plot(result["lrs"], y, "o-", color=color, label=f"width {w}")
-        b = result["best_lr"][str(w)]
-        ax.plot([b], [y[result["lrs"].index(b)]], "*", color=color, ms=12)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"base learning rate (muP, base width {result['base_width']})")
-    ax.set_ylabel("test MSE (standardized" + (", log target)" if result["log_target"] else ")"))
-    ax.legend(fontsize=8)
-    ax.grid(True, alpha=0.3, ls=":")
-    fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
-    return out_path
+    return {"data": data, "target": target, **result, "base_width": base, "num_layers": num_layers,
+            "num_train": num_train, "epochs": epochs, "num_seeds": num_seeds, "log_target": log_target,
+            "results_dir": None if out is None else str(root)}
 
 
 def _run(args) -> int:
@@ -165,11 +242,11 @@ def _run(args) -> int:
     result = mup_check(args.data, widths, lrs, target=args.target, num_layers=args.num_layers,
                        base_width=args.base_width, num_train=args.num_train, epochs=args.epochs,
                        batch_size=args.batch_size, num_seeds=args.seeds, test_size=args.test_size,
-                       log_target=not args.no_log)
+                       log_target=not args.no_log, out=args.out, executor=args.executor,
+                       address=args.address, num_cpus=args.num_cpus)
     result["optimum_shift_steps"] = optimum_shift(result)
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         (out / "mup_check.json").write_text(json.dumps(result, indent=2))
         result["figure"] = str(mup_figure(result, out / "mup_check.png"))
     if args.json:
@@ -183,9 +260,11 @@ def _run(args) -> int:
     for lr in lrs:
         table.add_column(f"{lr:g}", justify="right")
     table.add_column("best lr", justify="right")
-    for w, row in zip(result["widths"], result["loss"]):
+    for w, row in zip(result["widths"], result["loss"], strict=True):
         table.add_row(str(w), *["diverged" if v is None else f"{v:.3g}" for v in row],
                       f"{result['best_lr'][str(w)]:g}")
     Console().print(table)
     print(f"optimum moves by {result['optimum_shift_steps']} grid step(s) across widths")
+    if args.out:
+        print(f"results: {args.out} (sweep records, spec.toml, mup_check.json, mup_check.png)")
     return 0

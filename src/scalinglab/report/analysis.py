@@ -492,6 +492,12 @@ def _fit_curve(curve: CurveFit, options: ReportOptions, *, saturating: bool) -> 
             curve.saturating_error = str(exc)
 
 
+# [compute] keys that vary an optimizer setting at a fixed training budget (the learning-rate grid of
+# `scalinglab mup-check`): not a compute-scaling axis, so no compute curves; their points still form data and
+# model curves at each value, as any compute value does
+NOT_BUDGET_COMPUTE_KEYS = frozenset({"lr", "min_lr", "lr_decay", "step_gamma", "weight_decay", "momentum"})
+
+
 def _curves(points: list[Point], axis: str, data_x: str = "total") -> list[CurveFit]:
     """Group points into curves along ``axis`` ("data", "model" or "compute"); excluded points are set aside."""
     groups: dict[tuple, list[Point]] = {}
@@ -503,7 +509,7 @@ def _curves(points: list[Point], axis: str, data_x: str = "total") -> list[Curve
         elif axis == "model":
             key = (p.family, p.target, p.num_train, str(p.compute_value))
         else:
-            if not p.compute_key:
+            if not p.compute_key or p.compute_key in NOT_BUDGET_COMPUTE_KEYS:
                 continue
             key = (p.family, str(p.size_value), p.target, p.num_train)
         groups.setdefault(key, []).append(p)
