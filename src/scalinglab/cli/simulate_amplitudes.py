@@ -50,7 +50,7 @@ def register(subparsers) -> None:
                         "default 50000)")
     parser.add_argument("--wmax-quantile", type=float, default=1.0,
                         help="hadronic: w_max = this quantile of the calibration weights (default 1: their maximum); "
-                        "e.g. 0.9999 raises the efficiency of g g > g g g 5x; the events above w_max are kept with "
+                        "e.g. 0.9999 raises the efficiency of g g > g g g 3-5x; the events above w_max are kept with "
                         "probability 1, under-representing the share of the cross section printed as "
                         "sigma_share_above_wmax (3%% there)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
