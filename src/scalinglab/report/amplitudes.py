@@ -17,7 +17,6 @@ Fig. 10 (exponents vs n_f), App. A.1 (Eq. 23), App. B / Figs. 3, 18-19 (intrinsi
 
 from __future__ import annotations
 
-import csv
 import math
 from html import escape
 from pathlib import Path
@@ -424,22 +423,12 @@ def paper3_table_rows(analysis: Any, records: list[dict[str, Any]] | None = None
 
 def write_paper3_table(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """Write :func:`paper3_table_rows` as CSV (NaN and None as empty cells)."""
+    from scalinglab.report.tables import write_csv
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    extra = [k for r in rows for k in r if k not in TABLE_COLUMNS]
-    header = TABLE_COLUMNS + list(dict.fromkeys(extra))
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: _csv_value(r.get(k)) for k in header})
+    write_csv(path, rows, TABLE_COLUMNS)
     return path
-
-
-def _csv_value(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return ""
-    return v
 
 
 def _num(v: Any) -> str:

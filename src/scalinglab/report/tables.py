@@ -50,7 +50,8 @@ def _integral(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """CSV of ``rows``: ``columns`` first, then any other keys in first-seen order; NaN, inf and None empty."""
     extra = [k for r in rows for k in r if k not in columns]
     header = columns + list(dict.fromkeys(extra))
     with open(path, "w", newline="") as fh:
@@ -80,9 +81,9 @@ def write_tables(analysis: Analysis, out_dir: Path) -> dict[str, Path]:
     points = [{k: _clean(v) for k, v in r.items()} for r in point_rows(analysis)]
     paths = {"fits_csv": out_dir / "fits.csv", "fits_json": out_dir / "fits.json",
              "points_csv": out_dir / "points.csv", "records_csv": out_dir / "records.csv"}
-    _write_csv(paths["fits_csv"], fits, FIT_COLUMNS)
-    _write_csv(paths["points_csv"], points, POINT_COLUMNS)
-    _write_csv(paths["records_csv"], record_rows(analysis), RECORD_COLUMNS)
+    write_csv(paths["fits_csv"], fits, FIT_COLUMNS)
+    write_csv(paths["points_csv"], points, POINT_COLUMNS)
+    write_csv(paths["records_csv"], record_rows(analysis), RECORD_COLUMNS)
     doc = {
         "sweep": analysis.results.name,
         "loss": f"test_normalized.{analysis.results.loss_key} (standardized target units), geometric mean over "

@@ -36,7 +36,7 @@ def plan_patch_sweep(spec: SweepSpec, out: str | Path | None = None
     import numpy as np
 
     from scalinglab.data.store import DatasetStore
-    from scalinglab.sweeps.runner import dataset_fingerprint
+    from scalinglab.sweeps.runner import artifact_settings, dataset_fingerprint
     from scalinglab.training.patch_regression import PatchConfig
 
     if not Path(spec.dataset).exists():
@@ -65,11 +65,7 @@ def plan_patch_sweep(spec: SweepSpec, out: str | Path | None = None
     tasks = expand_tasks(spec, len(available))
     common: dict[str, Any] = {"dataset": spec.dataset, "device": spec.device, "root_seed": spec.root_seed,
                               "mode": "patches"}
-    if spec.save:
-        if out is None:
-            raise SpecError("a sweep that saves artifacts needs its results directory")
-        common["save"] = list(spec.save)
-        common["results_dir"] = str(Path(out).resolve())
+    common.update(artifact_settings(spec, out))
     resolved = {
         "spec": spec.to_dict(), "dataset": fingerprint, "pool_size": len(available),
         "training_seeds": available, "test_size": int(np.sum(seeds == cfg.test_seed)),

@@ -25,6 +25,15 @@ from scalinglab.sweeps.results import ResultsStore, atomic_write_json
 from scalinglab.sweeps.spec import SpecError, SweepSpec, Task, expand_tasks, load_spec
 
 
+def artifact_settings(spec: SweepSpec, out: str | os.PathLike | None) -> dict[str, Any]:
+    """The ``common`` entries of a sweep that keeps artifacts (``save``, absolute ``results_dir``); {} if none."""
+    if not spec.save:
+        return {}
+    if out is None:
+        raise SpecError("a sweep that saves artifacts needs its results directory")
+    return {"save": list(spec.save), "results_dir": str(Path(out).resolve())}
+
+
 def dataset_fingerprint(store: DatasetStore) -> dict[str, Any]:
     """What identifies the data a sweep trained on (a regenerated dataset is a different sweep)."""
     meta = store.metadata
@@ -91,11 +100,7 @@ def plan_sweep(spec: SweepSpec, out: str | Path | None = None) -> tuple[list[Tas
         "input_norm": spec.input_norm,
         "device": spec.device,
     }
-    if spec.save:
-        if out is None:
-            raise SpecError("a sweep that saves artifacts needs its results directory")
-        common["save"] = list(spec.save)
-        common["results_dir"] = str(Path(out).resolve())
+    common.update(artifact_settings(spec, out))
     resolved = {
         "spec": spec.to_dict(),
         "dataset": dataset_fingerprint(store),

@@ -497,9 +497,9 @@ def _run(spec: ExperimentSpec, store: DatasetStore, progress: bool,
             num_final = store.metadata.get("num_final")
             if num_final is not None:  # amplitude datasets: n_f, d and the TwoNN dimension of the learned features
                 rec["n_f"] = int(num_final)
-                # d as the dataset's sampling implies it; stores written before the hadronic sampler lack the key
-                # and were all sampled at one fixed sqrt(s): d = 3 n_f - 5
-                rec["phase_space_dim"] = int(store.metadata.get("phase_space_dimension", 3 * int(num_final) - 5))
+                if "phase_space_dimension" in store.metadata:  # d as the dataset's sampling implies it; readers
+                    # of records without it (older stores, all fixed sqrt(s)) take report.record_dimension's rule
+                    rec["phase_space_dim"] = int(store.metadata["phase_space_dimension"])
             if hasattr(model, "hidden_activations"):
                 rec["intrinsic_dimension"] = _hidden_dimension(model, x_test[:ID_POINTS], x_norms[r], device)
             if sigmas:

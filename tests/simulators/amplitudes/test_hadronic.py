@@ -8,10 +8,7 @@ from scipy import integrate
 from scalinglab.analysis.intrinsic_dimension import intrinsic_dimension
 from scalinglab.data.store import DatasetStore
 from scalinglab.simulators.amplitudes import Cuts, generate_events, invariant_features, squared_amplitude
-from scalinglab.simulators.amplitudes.campaign import (
-    dataset_phase_space_dimension,
-    simulate_amplitudes,
-)
+from scalinglab.simulators.amplitudes.campaign import simulate_amplitudes
 from scalinglab.simulators.amplitudes.hadronic import HadronicSampler, parton_channels, unweight
 from scalinglab.simulators.amplitudes.pdf import FLAVOURS, DukeOwens1
 
@@ -144,7 +141,6 @@ def test_hadronic_campaign_resumes_identically_and_records_dimension(tmp_path):
         ref_x, ref_y, ref_w = a.inputs(), a.targets(), a.aux("weight")
         meta, state = a.metadata, a.state
     assert meta["sampling"] == "hadronic" and meta["phase_space_dimension"] == 2
-    assert dataset_phase_space_dimension(meta) == 2
     unw = meta["unweighting"]
     assert unw["w_max"] > 0 and 0 < unw["expected_efficiency"] < 1
     assert 0 < state["efficiency"] < 1 and state["accepted"] >= 150 and state["generated"] > 150
@@ -181,9 +177,10 @@ def test_wmax_quantile_trades_overweights_for_efficiency(tmp_path):
 def test_fixed_store_dimension_and_bad_options(tmp_path):
     with simulate_amplitudes(tmp_path / "f", "g g > g g g", 20, 1000.0, cuts=Cuts(min_pt=20.0), quiet=True) as st:
         assert st.metadata["sampling"] == "fixed" and st.metadata["phase_space_dimension"] == 4
-    # a store written before the hadronic sampler: no 'collider_energy' in its config, 3 n_f - 4 recorded
-    old = {"num_final": 3, "intrinsic_dimension": 5, "config": {"sqrt_s": 1000.0}}
-    assert dataset_phase_space_dimension(old) == 4
+    # records of stores written before the sampling was recorded read as fixed sqrt(s) (report.record_dimension)
+    from scalinglab.report.amplitudes import record_dimension
+
+    assert record_dimension({"n_f": 3}) == 4
     with pytest.raises(ValueError, match="exactly one"):
         simulate_amplitudes(tmp_path / "x", "g g > g g", 10, 100.0, collider_energy=13000.0)
     with pytest.raises(ValueError, match="not a parton"):

@@ -35,28 +35,12 @@ import numpy as np
 
 from scalinglab.progress import progress_bar
 from scalinglab.seeding import derive_seed
-from scalinglab.simulators.amplitudes.hadronic import HadronicSampler, phase_space_dimension, unweight
+from scalinglab.simulators.amplitudes.hadronic import HadronicSampler, unweight
 from scalinglab.simulators.amplitudes.phase_space import Cuts, generate_events
 from scalinglab.simulators.amplitudes.processes import get_process, squared_amplitude
+from scalinglab.stats.planning import intrinsic_dimension
 
 CALIBRATION_EVENTS = 50_000  # weighted events whose largest weight is the unweighting w_max
-
-
-def dataset_sampling(metadata: dict) -> str:
-    """``hadronic`` or ``fixed`` for an amplitude store (stores written before the hadronic sampler: fixed)."""
-    return "hadronic" if "collider_energy" in metadata.get("config", {}) else "fixed"
-
-
-def dataset_phase_space_dimension(metadata: dict) -> int | None:
-    """The number of variables |M|^2 of the stored events depends on (None if the store is not an amplitude one).
-
-    Read from the sampling, not from the stored ``intrinsic_dimension`` key, which stores written before the
-    hadronic sampler set to 3 n_f - 4 for fixed-sqrt(s) events (wrong by one).
-    """
-    n_f = metadata.get("num_final")
-    if n_f is None:
-        return None
-    return phase_space_dimension(int(n_f), dataset_sampling(metadata))
 
 
 def amplitude_store_config(process: str, sqrt_s: float | None, seed: int, cuts: Cuts, method: str,
@@ -154,7 +138,7 @@ def simulate_amplitudes(
     n = len(proc.particles)
     config = amplitude_store_config(proc.name, sqrt_s, seed, cuts, method, batch_size, hadronic)
     sampling = "fixed" if sampler is None else "hadronic"
-    dim = phase_space_dimension(proc.num_final, sampling)
+    dim = intrinsic_dimension(proc.num_final, sampling)
     metadata = {
         "producer": "amplitudes",
         "config": config,

@@ -20,7 +20,7 @@ flavour label.
 
 Phase-space dimension: with sqrt(s_hat) varying, the |M|^2 of ``n_f`` final-state particles depends on
 ``3 n_f - 4`` variables (``3 n_f`` momenta minus 4 conservation constraints plus sqrt(s_hat), minus the azimuth
-around the beam); at one fixed sqrt(s) it is ``3 n_f - 5`` (:func:`phase_space_dimension`).
+around the beam); at one fixed sqrt(s) it is ``3 n_f - 5`` (``stats.intrinsic_dimension(n_f, sampling)``).
 """
 
 from __future__ import annotations
@@ -34,13 +34,6 @@ from scalinglab.simulators.amplitudes.phase_space import Cuts, rambo
 
 _LIGHT_QUARKS = ("u", "d", "s", "c")
 _HADRONIC_PARTONS = {"g", "q", "q~"} | set(_LIGHT_QUARKS) | {f + "~" for f in _LIGHT_QUARKS}
-
-
-def phase_space_dimension(num_final: int, sampling: str) -> int:
-    """Number of variables |M|^2 depends on: ``3 n_f - 4`` (hadronic, sqrt(s_hat) varies), ``3 n_f - 5`` (fixed)."""
-    if sampling not in ("hadronic", "fixed"):
-        raise ValueError(f"unknown sampling '{sampling}' (known: hadronic, fixed)")
-    return 3 * int(num_final) - (4 if sampling == "hadronic" else 5)
 
 
 def parton_channels(incoming: tuple[str, str]) -> list[tuple[str, str]]:
@@ -58,21 +51,6 @@ def parton_channels(incoming: tuple[str, str]) -> list[tuple[str, str]]:
         return [(f, f + "~") if a == "q" else (f + "~", f) for f in _LIGHT_QUARKS]
     expand = {"q": _LIGHT_QUARKS, "q~": tuple(f + "~" for f in _LIGHT_QUARKS)}
     return [(fa, fb) for fa in expand.get(a, (a,)) for fb in expand.get(b, (b,))]
-
-
-def min_partonic_energy(final_masses: np.ndarray, cuts: Cuts, cut_mask: np.ndarray | None = None) -> float:
-    """The smallest sqrt(s_hat) (GeV) at which the final state can pass the cuts (the bounds of Cuts.check_feasible)."""
-    masses = np.asarray(final_masses, dtype=np.float64)
-    mask = (masses == 0) if cut_mask is None else np.asarray(cut_mask, dtype=bool)
-    k = int(mask.sum())
-    heavy = float(masses[~mask].sum())
-    bound = float(masses.sum())
-    if k and cuts.min_pt > 0:
-        bound = max(bound, heavy + k * cuts.min_pt)
-    pairs = k * (k - 1) // 2
-    if pairs and cuts.min_invariant > 0:
-        bound = max(bound, heavy + np.sqrt(pairs * cuts.min_invariant))
-    return bound
 
 
 @dataclass
@@ -106,7 +84,7 @@ class HadronicSampler:
             raise ValueError(f"collider energy must be a positive number of GeV, got {self.collider_energy}")
         if not self.scale_factor > 0:
             raise ValueError(f"scale_factor must be > 0, got {self.scale_factor}")
-        bound = max(min_partonic_energy(self.final_masses, self.cuts), float(self.min_sqrt_s_hat))
+        bound = max(self.cuts.min_sqrt_s(self.final_masses), float(self.min_sqrt_s_hat))
         if bound <= 0:
             raise ValueError("a massless final state needs a cut (min_pt or min_invariant) or min_sqrt_s_hat at a "
                              "hadron collider: |M|^2 / s_hat diverges as s_hat -> 0")

@@ -177,10 +177,8 @@ class Cuts:
             final_masses: [n] final-state masses (GeV).
             cut_mask: [n] which final-state particles the cuts act on (default: the massless ones).
         """
-        masses = np.asarray(final_masses, dtype=np.float64)
-        mask = (masses == 0) if cut_mask is None else np.asarray(cut_mask, dtype=bool)
-        k = int(mask.sum())
-        budget = float(sqrt_s) - float(masses[~mask].sum())  # energy left for the cut particles (GeV)
+        k, heavy = self._cut_particles(final_masses, cut_mask)
+        budget = float(sqrt_s) - heavy  # energy left for the cut particles (GeV)
         if self.min_pt > 0 and k >= 1 and k * self.min_pt >= budget:
             raise ValueError(
                 f"cut min_pt = {self.min_pt:g} GeV can never be met at sqrt_s = {sqrt_s:g} GeV: the {k} cut "
@@ -190,6 +188,25 @@ class Cuts:
             raise ValueError(
                 f"cut min_invariant = {self.min_invariant:g} GeV^2 can never be met at sqrt_s = {sqrt_s:g} GeV: "
                 f"the {pairs} pair invariants of the {k} cut particles sum to at most {budget**2:.6g} GeV^2")
+
+    @staticmethod
+    def _cut_particles(final_masses, cut_mask=None) -> tuple[int, float]:
+        """(number of particles the cuts act on, summed mass of the others in GeV)."""
+        masses = np.asarray(final_masses, dtype=np.float64)
+        mask = (masses == 0) if cut_mask is None else np.asarray(cut_mask, dtype=bool)
+        return int(mask.sum()), float(masses[~mask].sum())
+
+    def min_sqrt_s(self, final_masses, cut_mask=None) -> float:
+        """The smallest centre-of-mass energy (GeV) at which the final state can pass the cuts: the bounds of
+        :meth:`check_feasible` solved for sqrt_s (a hadron collider's lowest partonic sqrt(s_hat))."""
+        k, heavy = self._cut_particles(final_masses, cut_mask)
+        bound = float(np.sum(final_masses))
+        if k and self.min_pt > 0:
+            bound = max(bound, heavy + k * self.min_pt)
+        pairs = k * (k - 1) // 2
+        if pairs and self.min_invariant > 0:
+            bound = max(bound, heavy + float(np.sqrt(pairs * self.min_invariant)))
+        return bound
 
     def passes(self, final: np.ndarray, massless: np.ndarray) -> np.ndarray:
         """Boolean mask [B] of events passing all cuts.
