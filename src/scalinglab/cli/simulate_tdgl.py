@@ -18,6 +18,16 @@ def _parse_pair(text: str) -> tuple[float, float]:
 _parse_seeds = int_list_type("seeds", "1..12 or 1,2,5")
 
 
+def _parse_k0(text: str) -> str:
+    from scalinglab.simulators.tdgl.kernel import parse_convention
+
+    try:
+        parse_convention(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "tdgl", help="thin-film TDGL domain patterns over a (D, J) grid (paper 4)",
@@ -38,10 +48,12 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     p.add_argument("--size", type=int, help="grid side length overriding the profile's (square grid)")
     p.add_argument("--ramp-time", type=float, help="ramp time T of Eq. 2 overriding the profile's")
-    p.add_argument("--k0", choices=["absorbed_x2.5", "absorbed", "lattice", "zero"],
+    p.add_argument("--k0", type=_parse_k0, metavar="CONVENTION",
                    help="dipolar convention (default absorbed_x2.5: local part of the 1/r^3 sum absorbed into A0, "
-                        "field 2.5*gamma; 'lattice' was the default before and is what older stores used; see "
-                        "simulators/tdgl/kernel.py). Stored with the campaign; resume a store with its own value")
+                        "field 2.5*gamma; also absorbed, lattice (the default before, what older stores used), zero, "
+                        "and for surveys absorbed_x<factor>[+demag<c>], e.g. absorbed_x1.5+demag6 or "
+                        "absorbed+demagC; see simulators/tdgl/kernel.py). Stored with the campaign; resume a store "
+                        "with its own value")
     p.add_argument("--maps", action="store_true",
                    help="simulate spatially varying D instead (inner region D_in, outer frame D=1.0, J=2.0; "
                         "paper 4 Fig. 5)")
@@ -49,6 +61,9 @@ def register(subparsers) -> None:
                    help="inner-region D values for --maps (default: 0.1..1.9 step 0.3)")
     p.add_argument("--patterns-figure", metavar="PNG",
                    help="after the campaign, write a figure of the seed-1 patterns over the (D, J) grid")
+    p.add_argument("--survey", metavar="DIR",
+                   help="after the campaign, survey it against paper 4: Table III agreement, chord length trends "
+                        "in J and D, share of saturated pixels, coercive fields (survey.csv / .json / .png)")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (default 1: on a shared or small machine extra threads mostly "
                         "contend; run several processes with different --seeds to use more cores)")
@@ -72,6 +87,8 @@ def handler(args) -> int:
     from scalinglab.simulators.tdgl.campaign import check_executor, run_campaign, run_map_campaign, table_iii_grid
 
     check_executor(args.executor)
+    if args.survey and args.maps:
+        raise ValueError("--survey reads a uniform-parameter campaign; drop --maps")
     if args.maps and args.executor != "local":
         raise ValueError("--maps runs with the local executor only (one large map at a time); drop --executor")
     if args.ray_cpus is not None and args.ray_cpus < 1:
@@ -107,6 +124,14 @@ def handler(args) -> int:
 
         patterns_figure(args.out, args.patterns_figure)
         print(f"wrote {args.patterns_figure}")
+    if args.survey:
+        from scalinglab.simulators.tdgl.survey import summary_lines, survey, write_survey
+
+        result = survey(args.out)
+        paths = write_survey(result, args.survey)
+        for line in summary_lines(result):
+            print(line)
+        print(f"wrote {paths['csv']}, {paths['json']}, {paths['png']}")
     return 0
 
 

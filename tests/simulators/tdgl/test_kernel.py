@@ -109,3 +109,25 @@ def test_fastest_mode_around_zero_grows_for_every_J_with_the_default():
         lat = linear_growth_rate(shape, J, k0="lattice").max()
         assert lat == pytest.approx(1 - 0.769 * J, abs=0.03)
         assert (lat > 0) == (J < 1.3)
+
+
+def test_parametric_conventions_scale_the_absorbed_kernel_and_set_the_uniform_mode():
+    from scalinglab.simulators.tdgl.kernel import parse_convention
+
+    shape = (12, 16)
+    absorbed = dipolar_kernel_fourier(shape, k0="absorbed")
+    np.testing.assert_allclose(dipolar_kernel_fourier(shape, k0="absorbed_x1.5"), 1.5 * absorbed, atol=1e-12)
+    np.testing.assert_allclose(dipolar_kernel_fourier(shape, k0="absorbed_x2.5"),
+                               dipolar_kernel_fourier(shape, k0="absorbed_x2.50"), atol=0)
+    with_demag = dipolar_kernel_fourier(shape, k0="absorbed_x1.5+demag6")
+    assert with_demag[0, 0] == 6.0  # -gamma * 6 * mean(m), not scaled by the factor
+    np.testing.assert_allclose(with_demag.ravel()[1:], 1.5 * absorbed.ravel()[1:], atol=1e-12)
+    assert dipolar_kernel_fourier(shape, k0="absorbed+demagC")[0, 0] == pytest.approx(LATTICE_SUM_C)
+    # On a uniform m the demagnetizing field is -gamma c m; on a zero-mean m the uniform mode does nothing.
+    m = np.full(shape, 0.3)
+    khat = torch.as_tensor(with_demag)
+    field = torch.fft.irfft2(torch.fft.rfft2(torch.as_tensor(m)) * khat, s=shape).numpy()
+    np.testing.assert_allclose(field, 6.0 * 0.3, atol=1e-12)
+    for bad in ("absorbed_x0", "absorbed_x-1", "absorbed+demag", "lattice+demag3", "x2.5", ""):
+        with pytest.raises(ValueError, match="k0 must be one of|must be positive"):
+            parse_convention(bad)

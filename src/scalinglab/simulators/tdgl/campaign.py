@@ -155,8 +155,19 @@ def simulate_batch(sim: TDGLSimulator, batch: Sequence[tuple[float, float, int]]
     D = np.array([t[0] for t in batch], dtype=np.float64)
     J = np.array([t[1] for t in batch], dtype=np.float64)
     res = sim.run(D, J, seeds=[int(t[2]) for t in batch], on_chunk=on_chunk)
+    # Two numbers of the unbinarized state at the capture (paper 4: "m_z tends to +-1"), so that a survey of a
+    # store can tell saturated domains from a binarized paramagnet without storing the float fields.
+    abs_m = np.abs(res.capture_m.reshape(len(batch), -1))
     return {"patterns": res.patterns, "captured": res.captured, "diverged": res.diverged,
-            "capture_time": res.capture_time, "capture_field": res.capture_field, "loop_m": res.loop_m}
+            "capture_time": res.capture_time, "capture_field": res.capture_field, "loop_m": res.loop_m,
+            "saturated_fraction": (abs_m > SATURATION_THRESHOLD).mean(axis=1),
+            "median_abs_m": np.median(abs_m, axis=1)}
+
+
+# |m| above which a pixel of the unbinarized capture counts as saturated (stored per pattern).
+SATURATION_THRESHOLD = 0.9
+# Per-pattern summaries of the unbinarized capture; stores written before they existed lack them and resume so.
+CAPTURE_SUMMARIES = ("saturated_fraction", "median_abs_m")
 
 
 def _append_batch(store, batch, res: dict, num_rec: int, done: set, excluded: list) -> int:
@@ -177,12 +188,14 @@ def _append_batch(store, batch, res: dict, num_rec: int, done: set, excluded: li
         valid = res["loop_m"][i][np.isfinite(res["loop_m"][i])]
         lens[r] = len(valid)
         loops[r, : len(valid)] = valid
+    aux = {"seed": bseeds[idx].astype(np.int32),
+           "capture_time": res["capture_time"][idx], "capture_field": res["capture_field"][idx],
+           "loop_len": lens, "loop_m": loops}
+    aux.update({k: np.asarray(res[k], dtype=np.float32)[idx] for k in CAPTURE_SUMMARIES if k in store.aux_names})
     store.append(
         res["patterns"][idx][:, None].astype(np.float32),
         np.stack([D[idx], J[idx]], axis=1),
-        aux={"seed": bseeds[idx].astype(np.int32),
-             "capture_time": res["capture_time"][idx], "capture_field": res["capture_field"][idx],
-             "loop_len": lens, "loop_m": loops},
+        aux=aux,
         state={"done": sorted(done), "excluded": excluded},
     )
     return len(idx)
@@ -204,7 +217,9 @@ def run_campaign(
 
     Store layout: inputs ``[N, 1, H, W]`` float32 (+-1 binarized pattern), targets ``[D, J]``; aux ``seed``,
     ``capture_time``, ``capture_field``, ``loop_m`` (mean m at every ``record_every`` steps, zero-padded after
-    ``loop_len`` points; the matching fields follow from Eq. 2 and are in the metadata).
+    ``loop_len`` points; the matching fields follow from Eq. 2 and are in the metadata), ``saturated_fraction``
+    (share of pixels with |m| > 0.9 in the unbinarized capture) and ``median_abs_m`` (stores written before these
+    two existed resume without them).
 
     The pending tasks are cut into batches in task order. With ``executor="ray"`` every batch is one Ray task (one
     CPU and one torch thread each; with ``device="cuda"``, ``ray_num_gpus`` GPUs each, the batch being the members
@@ -251,10 +266,13 @@ def run_campaign(
     config = {"profile": prof.name, "profile_note": prof.note, "solver": cfg.to_dict(), "grid": grid,
               "seeds": seeds, "kind": "uniform"}
     config["solver"].pop("device")
+    aux_specs = {"seed": ("int32", ()), "capture_time": ("float64", ()), "capture_field": ("float64", ()),
+                 "loop_len": ("int32", ()), "loop_m": ("float32", (num_rec,))}
+    if not _store_lacks_summaries(out):
+        aux_specs.update({k: ("float32", ()) for k in CAPTURE_SUMMARIES})
     store = DatasetStore.open_or_create(
         out, input_shape=(1, *cfg.size), target_names=["D", "J"], target_units=["", ""],
-        aux_specs={"seed": ("int32", ()), "capture_time": ("float64", ()), "capture_field": ("float64", ()),
-                   "loop_len": ("int32", ()), "loop_m": ("float32", (num_rec,))},
+        aux_specs=aux_specs,
         metadata={"producer": "tdgl", "config": config,
                   "loop_time_step": cfg.dt * cfg.record_every,
                   "description": "binarized m_z at the second zero crossing of the mean magnetization"},
@@ -290,6 +308,24 @@ def run_campaign(
         store.close()
     report.excluded = excluded
     return report
+
+
+def _store_lacks_summaries(out: str) -> bool:
+    """True for an existing uniform store written before the capture summaries were stored (it resumes so)."""
+    from pathlib import Path
+
+    from scalinglab.data.store import DatasetStore
+
+    if not Path(out).exists():
+        return False
+    try:
+        store = DatasetStore.open(out)
+    except (ValueError, FileNotFoundError, OSError):
+        return False  # not a store: open_or_create names the problem
+    try:
+        return "seed" in store.aux_names and not set(CAPTURE_SUMMARIES) <= set(store.aux_names)
+    finally:
+        store.close()
 
 
 def _batch_results_ray(cfg: TDGLConfig, batches: list, gpu: bool, num_gpus: float, num_cpus: int | None,

@@ -31,6 +31,11 @@ does not state how it treats it; ``k0`` (the config field keeps its historical n
   ``1 - 0.769 J``: for J >= 1.3 the paramagnetic state is stable (no domains, a linear loop, no hysteresis).
 - ``"zero"``: set only ``K_hat(0) = 0`` and keep ``C - 2 pi |k|`` elsewhere (the mean magnetization feels no
   demagnetizing field); most of the Table III grid never crosses zero twice.
+- Parametric, for surveys of the conventions (``scalinglab simulate tdgl --k0 ... --survey``):
+  ``"absorbed_x<s>"`` for any factor s > 0 (``s (K_hat(k) - C)``; ``absorbed_x1`` is ``"absorbed"``), optionally
+  followed by ``"+demag<c>"`` (a number, or ``C`` for the lattice sum): the uniform mode keeps a demagnetizing
+  coefficient c, ``K(0) = c``, so the mean magnetization feels ``-gamma c m_mean`` while non-uniform modes keep
+  only the absorbed part (the shear of the loop set apart from the local anisotropy of the domains).
 
 Reference: Mamada et al., arXiv:2305.14764 (paper 4), Eq. 1 and Table III; E. A. Jagla, Phys. Rev. B 72, 094406
 (2005), arXiv:cond-mat/0412461 (the model and gamma = 0.095 J).
@@ -39,17 +44,44 @@ Reference: Mamada et al., arXiv:2305.14764 (paper 4), Eq. 1 and Table III; E. A.
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
 import numpy as np
 
 K0_CONVENTIONS = ("absorbed_x2.5", "absorbed", "lattice", "zero")
 DEFAULT_K0 = "absorbed_x2.5"
-# Multiplier of the dipolar field per convention (see the module docstring).
-DIPOLAR_FIELD_FACTOR = {"absorbed_x2.5": 2.5, "absorbed": 1.0, "lattice": 1.0, "zero": 1.0}
+_PARAMETRIC = re.compile(r"^absorbed(?:_x(?P<factor>\d+(?:\.\d+)?))?(?:\+demag(?P<demag>C|\d+(?:\.\d+)?))?$")
 
 # sum_{n in Z^2 \ 0} |n|^-3 = 4 zeta(3/2) beta(3/2) (Dirichlet beta); zeta(3/2) = 2.6123753486854883,
 # beta(3/2) = 0.8645026534612020 (Zucker, J. Phys. A 7, 1568 (1974)).
 LATTICE_SUM_C = 4.0 * 2.6123753486854883 * 0.8645026534612020
+
+
+@dataclass(frozen=True)
+class Convention:
+    """A parsed dipolar convention: ``base`` ("lattice", "zero" or "absorbed"), the field ``factor`` on the
+    kernel and the uniform-mode coefficient ``demag`` (None: whatever the base gives at k = 0)."""
+
+    base: str
+    factor: float = 1.0
+    demag: float | None = None
+
+
+def parse_convention(k0: str) -> Convention:
+    """Parse a named or parametric convention string (module docstring); ValueError naming the grammar."""
+    if k0 in ("lattice", "zero"):
+        return Convention(k0)
+    match = _PARAMETRIC.match(k0) if isinstance(k0, str) else None
+    if match is None:
+        raise ValueError(
+            f"k0 must be one of {K0_CONVENTIONS} or 'absorbed_x<factor>[+demag<c>]' (c a number or C, e.g. "
+            f"absorbed_x1.5+demag6 or absorbed+demagC), got {k0!r}")
+    factor = float(match["factor"]) if match["factor"] is not None else 1.0
+    if not factor > 0:
+        raise ValueError(f"the dipolar field factor of {k0!r} must be positive")
+    demag = match["demag"]
+    return Convention("absorbed", factor, None if demag is None else (LATTICE_SUM_C if demag == "C" else float(demag)))
 
 
 def _tail_outside_rectangle(half_x: float, half_y: float) -> float:
@@ -111,15 +143,17 @@ def dipolar_kernel_fourier(shape: tuple[int, int], k0: str = DEFAULT_K0, min_ext
     Returns:
         ``[H, W // 2 + 1]`` float64; the transform is real because the kernel is even.
     """
-    if k0 not in K0_CONVENTIONS:
-        raise ValueError(f"k0 must be one of {K0_CONVENTIONS}, got {k0!r}")
+    conv = parse_convention(k0)
     kern = dipolar_kernel_real(shape, min_extent=min_extent)
     khat = np.fft.rfft2(kern).real
-    if k0 == "zero":
+    if conv.base == "zero":
         khat[0, 0] = 0.0
-    elif k0 in ("absorbed", "absorbed_x2.5"):
+    elif conv.base == "absorbed":
         khat = khat - khat[0, 0]  # khat[0, 0] = sum of the periodised kernel = C (to ~1e-6)
-    return DIPOLAR_FIELD_FACTOR[k0] * khat
+    khat = conv.factor * khat
+    if conv.demag is not None:
+        khat[0, 0] = conv.demag  # the uniform mode: -gamma c m_mean, not scaled by the factor
+    return khat
 
 
 def laplacian_eigenvalues(shape: tuple[int, int]) -> np.ndarray:

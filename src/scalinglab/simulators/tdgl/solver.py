@@ -28,7 +28,7 @@ import torch
 
 from scalinglab.seeding import rng
 from scalinglab.simulators.tdgl import protocol
-from scalinglab.simulators.tdgl.kernel import DEFAULT_K0, K0_CONVENTIONS, dipolar_kernel_fourier
+from scalinglab.simulators.tdgl.kernel import DEFAULT_K0, dipolar_kernel_fourier, parse_convention
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # Grid points per CPU slice of the batch (see ``TDGLSimulator.step``): one 256 x 256 member.
@@ -85,8 +85,7 @@ class TDGLConfig:
         object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
         if not self.dt > 0:
             raise ValueError(f"dt must be positive, got {self.dt}")
-        if self.k0 not in K0_CONVENTIONS:
-            raise ValueError(f"k0 must be one of {K0_CONVENTIONS}, got {self.k0!r}")
+        parse_convention(self.k0)  # ValueError naming the accepted forms
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
         if self.capture_crossing < 1:
