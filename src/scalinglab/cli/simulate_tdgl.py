@@ -49,11 +49,11 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, help="grid side length overriding the profile's (square grid)")
     p.add_argument("--ramp-time", type=float, help="ramp time T of Eq. 2 overriding the profile's")
     p.add_argument("--k0", type=_parse_k0, metavar="CONVENTION",
-                   help="dipolar convention (default absorbed_x2.5: local part of the 1/r^3 sum absorbed into A0, "
-                        "field 2.5*gamma; also absorbed, lattice (the default before, what older stores used), zero, "
-                        "and for surveys absorbed_x<factor>[+demag<c>], e.g. absorbed_x1.5+demag6 or "
-                        "absorbed+demagC; see simulators/tdgl/kernel.py). Stored with the campaign; resume a store "
-                        "with its own value")
+                   help="dipolar convention (default absorbed_x1.5+demag2: local part of the 1/r^3 sum absorbed "
+                        "into A0, field 1.5*gamma, a demagnetizing field -2*gamma*mean(m) on the mean; also "
+                        "absorbed_x2.5 (the default before 2026-12-01), absorbed, lattice (the default before that), "
+                        "zero, and absorbed_x<factor>[+demag<c>], e.g. absorbed+demagC; see "
+                        "simulators/tdgl/kernel.py). Stored with the campaign; resume a store with its own value")
     p.add_argument("--maps", action="store_true",
                    help="simulate spatially varying D instead (inner region D_in, outer frame D=1.0, J=2.0; "
                         "paper 4 Fig. 5)")

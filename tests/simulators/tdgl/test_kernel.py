@@ -90,20 +90,23 @@ def test_absorbed_kernel_is_minus_two_pi_k_at_small_k():
 J_RANGE = np.round(np.arange(0.1, 2.01, 0.1), 10)  # paper 4 Table III
 
 
-def test_fastest_mode_around_zero_grows_for_every_J_with_the_default():
-    # Closed form (continuum limit of "absorbed_x2.5"): sigma(k) = A0 + 5 pi gamma |k| - J k^2, maximum
-    # A0 + 25 pi^2 gamma^2 / (4 J) = 1 + 0.557 J at |k| = 5 pi gamma / (2 J) = 0.75 for gamma = 0.095 J.
+@pytest.mark.parametrize("k0,factor,tol", [("absorbed_x1.5+demag2", 1.5, 0.05), ("absorbed_x2.5", 2.5, 0.10)])
+def test_fastest_mode_around_zero_grows_for_every_J(k0, factor, tol):
+    # Closed form (continuum limit of "absorbed_x<s>"): sigma(k) = A0 + 2 pi s gamma |k| - J k^2, maximum
+    # A0 + pi^2 s^2 gamma^2 / J at |k| = pi s gamma / J for gamma = 0.095 J: 1 + 0.200 J at 0.45 (s = 1.5, the
+    # default), 1 + 0.557 J at 0.75 (s = 2.5).
     shape = (128, 128)
     for J in J_RANGE:
-        sigma = linear_growth_rate(shape, J, k0="absorbed_x2.5")
+        sigma = linear_growth_rate(shape, J, k0=k0)
         assert sigma.max() > 1.0  # > A0: the dipolar term destabilises, exchange only cuts off large k
-        closed = 1 + 25 * np.pi**2 * 0.095**2 * J / 4
-        # The lattice kernel bends below 2 pi |k| at k ~ 0.7: measured 1.929 vs 2.113 at J = 2 (-8.7%).
-        assert sigma.max() == pytest.approx(closed, rel=0.10)
+        closed = 1 + (np.pi * factor * 0.095) ** 2 * J
+        # The lattice kernel bends below 2 pi |k| at larger k: measured -8.7% at J = 2 for s = 2.5.
+        assert sigma.max() == pytest.approx(closed, rel=tol)
         assert sigma.max() < closed
         ky, kx = np.unravel_index(np.argmax(sigma), sigma.shape)
         k = 2 * np.pi * np.hypot(min(ky, shape[0] - ky) / shape[0], kx / shape[1])
-        assert k == pytest.approx(2.5 * np.pi * 0.095, abs=0.15)
+        assert k == pytest.approx(factor * np.pi * 0.095, abs=0.15)
+        assert sigma[0, 0] == pytest.approx(1 - 0.095 * J * (2.0 if "demag2" in k0 else 0.0))  # the uniform mode
     # The former default keeps the local part: rate 1 - 0.769 J, negative (no domains) from J = 1.3.
     for J in J_RANGE:
         lat = linear_growth_rate(shape, J, k0="lattice").max()

@@ -39,22 +39,25 @@ def test_survey_of_a_small_campaign(tmp_path, capsys):
     assert result.table_iii["reversed_and_kept"] == 2 and result.table_iii["not_reversed_and_excluded"] == 1
     assert result.table_iii["agreement"] == 1.0
     # Stored per-pattern summaries of the unbinarized capture; disorder gives finer domains and fewer saturated
-    # pixels (measured at 32^2: chord 13.8 vs 8.3 px, |m| > 0.9 on 0.51 vs 0.18).
+    # pixels.
     assert clean.chord > dirty.chord
     assert clean.saturated_fraction > dirty.saturated_fraction
     assert 0.5 < clean.median_abs_m <= 1.0
     assert clean.coercive_field > 0
     paths = write_survey(result, tmp_path / "survey")
     data = json.loads(paths["json"].read_text())
-    assert data["convention"] == "absorbed_x2.5" and len(data["cells"]) == 3
+    assert data["convention"] == "absorbed_x1.5+demag2" and len(data["cells"]) == 3
     assert paths["png"].stat().st_size > 0 and "chord" in paths["csv"].read_text().splitlines()[0]
     assert any("Table III" in line for line in summary_lines(result))
     # The CLI on the finished store: nothing new to simulate, the survey is written.
     assert main(["simulate", "tdgl", "--out", str(store), "--profile", "quick", "--size", "32", "--ramp-time",
                  "100", "--seeds", "1", "--grid", "0.1,2.0", "2.0,2.0", "0.1,0.3", "--quiet",
-                 "--survey", str(tmp_path / "s2")]) == 0
+                 "--survey", str(tmp_path / "s2"), "--patterns-figure", str(tmp_path / "patterns.png")]) == 0
     out = capsys.readouterr().out
     assert "agreement 1.00" in out and (tmp_path / "s2" / "survey.png").exists()
+    assert (tmp_path / "patterns.png").stat().st_size > 0
+    assert main(["simulate", "tdgl", "--out", str(tmp_path / "m"), "--maps", "--survey", str(tmp_path / "s3")]) == 2
+    assert "drop --maps" in capsys.readouterr().err and not (tmp_path / "m").exists()
 
 
 def test_store_without_capture_summaries_resumes_and_surveys(tmp_path, monkeypatch):

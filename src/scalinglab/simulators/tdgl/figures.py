@@ -55,7 +55,11 @@ def patterns_figure(store_path: str, out_png: str, seed: int | None = None) -> N
                     ax.set_xlabel(f"D={D:g}", fontsize=8)
                 if c == 0:
                     ax.set_ylabel(f"J={J:g}", fontsize=8)
-        note = store.metadata.get("config", {}).get("profile_note", "")
+        # The run's own settings: a profile's note no longer holds once --size or --ramp-time override it.
+        solver = store.metadata.get("config", {}).get("solver", {})
+        size = solver.get("size", store.input_shape[1:])
+        note = (f"{size[0]}x{size[1]} grid, ramp T = {solver.get('ramp_time', float('nan')):g} (paper: 256x256, "
+                f"T = 1e5), dipolar convention {solver.get('k0', 'lattice')}")
         fig.suptitle(f"TDGL patterns at the second zero crossing (seed {seed})\n{note}", fontsize=8)
         fig.tight_layout()
         fig.savefig(out_png, dpi=110)

@@ -12,18 +12,26 @@ which diverges in the continuum (``int_{|r| > a} d^2r e^{ik.r} / r^3 = 2 pi / a 
 on every mode like a local term ``-gamma C m``, i.e. a shape anisotropy that lowers A0 to ``A0 - gamma C``. Paper 4
 does not state how it treats it; ``k0`` (the config field keeps its historical name) selects the convention:
 
-- ``"absorbed_x2.5"`` (default): the local part is absorbed into the anisotropy at every k, ``K_hat(k) - C``
-  (A0 read as the effective anisotropy, shape anisotropy included, so that only the ``-2 pi |k|`` part of the
-  dipolar interaction drives domains; Jagla's own text could not be consulted, so this reading is not taken
-  from it), and the dipolar field is ``2.5 gamma`` times the sum. The factor is a calibration, not a derivation
-  (paper 4 leaves the scale of gamma relative to its pixel implicit): it is the smallest of those tried (1, 1.5,
-  2, 2.25, 2.5, 3) for which the clean film (D = 0.1) held at h = +H = 0.3 keeps a substantial share of reversed
-  domains, and so can complete the loop at the paper's slow ramp, for every J >= 1.3, the range where paper 4
-  Table III keeps every D. Measured at 128^2, ramp to +H in t = 400 then
-  held to t = 4400: mean m 0.995 at J = 1.0, 0.771 at J = 1.3, 0.442 at J = 2.0 (factor 2.25: 1.0 at J = 1.2,
-  0.997 at J = 1.3; factor 2: 1.0 at J = 1.3 and 1.6, 0.895 at J = 2.0). The growth rate around m = 0 is
-  ``sigma(k) = A0 + 2.5 gamma (C - K_hat(k)) + J lambda(k) ~ A0 + 5 pi gamma |k| - J k^2 >= A0 > 0`` for
-  every J.
+- ``"absorbed_x1.5+demag2"`` (default): the local part is absorbed into the anisotropy for every non-uniform mode,
+  ``1.5 (K_hat(k) - C)`` (A0 read as the effective anisotropy, so that only the ``-2 pi |k|`` part of the dipolar
+  interaction shapes the domains), while the mean magnetization keeps a demagnetizing field ``-2 gamma m_mean``
+  (``K(0) = 2``), which shears the loop. Jagla's text, where the model comes from, could not be consulted, so
+  both numbers are calibrations, not derivations (paper 4 leaves the scale of gamma relative to its pixel
+  implicit). They were chosen with ``scalinglab simulate tdgl --survey`` (2026-12-01, seed 1 and 2, 128^2,
+  T = 400) among factors 1-2.5 and uniform coefficients 0-9: (1) the clean film (D = 0.1) ramped to +H and held
+  keeps reversed domains, and so can close its loop at the paper's slow ramp, from J = 1.2 on and saturates at
+  J = 1.0 (mean m 1.000 / 0.815 / 0.787 / 0.729 / 0.551 at J = 1.0 / 1.2 / 1.3 / 1.5 / 2.0); paper 4 Table III
+  keeps every D from J = 1.3 and D >= 0.5 at J = 1.2; (2) |m| > 0.9 on most pixels at J = 2, D = 0.1 (0.73) and
+  a median |m| of 0.99; (3) domains finer with J at small D (chord 64 / 55 / 33 / 26 px at J = 1.0 / 1.3 / 1.6
+  / 2.0, D = 0.1) and with D everywhere, several domains per 64-px patch at J = 2 (factor 1 with ``+demag3``
+  meets (1) and (2) as well but gives a 68 px chord at J = 2, D = 0.1: one domain per patch). The growth rate
+  around m = 0 is ``~ A0 + 3 pi gamma |k| - J k^2`` (fastest at ``|k| = 3 pi gamma / (2 J)`` = 0.45, rate
+  ``1 + 0.200 J``) for the non-uniform modes and ``A0 - 2 gamma = 1 - 0.19 J`` for the uniform one.
+- ``"absorbed_x2.5"`` (the default before 2026-12-01; stores made with it keep it): ``2.5 (K_hat(k) - C)`` at every
+  k, no uniform demagnetizing field. The clean film keeps reversed domains at +H from J = 1.3 (mean m 0.995 at
+  J = 1.0, 0.771 at J = 1.3, 0.442 at J = 2.0, 128^2, same hold), but the domains are narrow (chord 13.8 px at J =
+  2, D = 0.1, |m| > 0.9 on 0.52 of the pixels), lattice-aligned, and hardly finer with J at D >= 0.6. Growth rate
+  ``~ A0 + 5 pi gamma |k| - J k^2``, at most ``1 + 0.557 J``.
 - ``"absorbed"``: the same with the field coefficient gamma as printed in Eq. 1 (factor 1). Saturated films
   then reverse only by nucleation on strongly disordered sites: at D = 0.1 no J <= 2 completes the loop.
 - ``"lattice"`` (the default before): keep ``K_hat(0) = C`` (the plain lattice sum, bare A0). The uniform mode
@@ -50,7 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 K0_CONVENTIONS = ("absorbed_x2.5", "absorbed", "lattice", "zero")
-DEFAULT_K0 = "absorbed_x2.5"
+DEFAULT_K0 = "absorbed_x1.5+demag2"
 _PARAMETRIC = re.compile(r"^absorbed(?:_x(?P<factor>\d+(?:\.\d+)?))?(?:\+demag(?P<demag>C|\d+(?:\.\d+)?))?$")
 
 # sum_{n in Z^2 \ 0} |n|^-3 = 4 zeta(3/2) beta(3/2) (Dirichlet beta); zeta(3/2) = 2.6123753486854883,
@@ -136,8 +144,9 @@ def dipolar_kernel_fourier(shape: tuple[int, int], k0: str = DEFAULT_K0, min_ext
 
     Args:
         shape: grid (H, W).
-        k0: convention (module docstring): ``"absorbed_x2.5"`` (default, ``2.5 (K_hat(k) - C)``), ``"absorbed"``
-            (``K_hat(k) - C``), ``"lattice"`` (``K_hat(k)``, K_hat(0) = C ~ 9.03) or ``"zero"`` (K_hat(0) = 0).
+        k0: convention (module docstring): ``"absorbed_x1.5+demag2"`` (default: ``1.5 (K_hat(k) - C)``, K(0) =
+            2), ``"absorbed_x2.5"`` (``2.5 (K_hat(k) - C)``), ``"absorbed"`` (``K_hat(k) - C``), ``"lattice"``
+            (``K_hat(k)``, K_hat(0) = C ~ 9.03), ``"zero"`` (K_hat(0) = 0) or ``"absorbed_x<s>[+demag<c>]"``.
         min_extent: see ``dipolar_kernel_real``.
 
     Returns:
@@ -170,10 +179,12 @@ def linear_growth_rate(shape: tuple[int, int], J: float, k0: str = DEFAULT_K0, A
 
     ``dm/dt = A0 m - gamma K * m + J lap m`` gives ``sigma(k) = A0 - gamma K_hat(k) + J lambda(k)`` with
     ``lambda(k) = 2 cos kx + 2 cos ky - 4`` (K_hat of the convention, factor included). In the continuum limit
-    of ``"absorbed_x2.5"``: ``sigma(k) = A0 + 5 pi gamma |k| - J k^2``, fastest at ``|k| = 5 pi gamma / (2 J)``
-    = 0.75 with ``sigma_max = A0 + 25 pi^2 gamma^2 / (4 J) = A0 + 0.557 J`` (> 0 for every J; on the lattice the
-    kernel bends below ``2 pi |k|`` there, which lowers it by up to ~10%); for ``"lattice"`` the same reasoning
-    gives ``1 - 0.858 J + 0.089 J`` = ``1 - 0.769 J``.
+    of ``"absorbed_x<s>"``: ``sigma(k) = A0 + 2 pi s gamma |k| - J k^2``, fastest at ``|k| = pi s gamma / J``
+    with ``sigma_max = A0 + pi^2 s^2 gamma^2 / J``: ``A0 + 0.200 J`` at |k| = 0.45 for the default s = 1.5,
+    ``A0 + 0.557 J`` at |k| = 0.75 for s = 2.5 (> 0 for every J; on the lattice the kernel bends below
+    ``2 pi |k|``, which lowers it by a few % at s = 1.5 and up to ~10% at s = 2.5); the default's uniform mode
+    grows at ``A0 - 2 gamma``; for ``"lattice"`` the same reasoning gives ``1 - 0.858 J + 0.089 J`` =
+    ``1 - 0.769 J``.
 
     Returns:
         ``[H, W // 2 + 1]`` rates in rfft2 layout (time^-1).

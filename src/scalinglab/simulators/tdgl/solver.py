@@ -47,8 +47,9 @@ class TDGLConfig:
         H: field amplitude of Eq. 2 (paper: 0.3).
         ramp_time: T of Eq. 2, the time from h = 0 to h = H (paper: 1e5; quick profiles use less).
         m0_amplitude: initial m uniform in [-a, a] (paper: 0.05).
-        k0: dipolar convention, see ``kernel.py`` ("absorbed_x2.5", default; "absorbed", "lattice" (the default
-            before), "zero"). Stored with every campaign, so stores written with another convention keep theirs.
+        k0: dipolar convention, see ``kernel.py`` ("absorbed_x1.5+demag2", default; "absorbed_x2.5" (the default
+            before 2026-12-01), "absorbed", "lattice" (the default before that), "zero", "absorbed_x<s>[+demag<c>]").
+            Stored with every campaign, so stores written with another convention keep theirs.
         capture_crossing: which zero crossing of the mean magnetization, counted from the start of the
             descending branch (t >= T), is captured: 1 = descending branch, 2 = ascending branch (paper: "second").
             A crossing counts only in the direction the field moves and opposite to the last counted one, so
