@@ -95,3 +95,13 @@ def test_store_without_capture_summaries_resumes_and_surveys(tmp_path, monkeypat
 def test_survey_refuses_other_stores(tmp_path):
     with pytest.raises(FileNotFoundError):
         survey(tmp_path / "missing")
+
+
+def test_survey_refuses_a_map_campaign(tmp_path):
+    from scalinglab.data.store import DatasetStore
+
+    path = tmp_path / "maps"
+    DatasetStore.create(path, input_shape=(1, 4, 4), target_names=["D_in", "D_out", "J"],
+                        metadata={"producer": "tdgl", "config": {"kind": "map"}}).close()
+    with pytest.raises(ValueError, match="not a uniform TDGL campaign"):
+        survey(path)

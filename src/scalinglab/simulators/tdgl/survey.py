@@ -98,7 +98,7 @@ def survey(store_path: str | Path) -> Survey:
     try:
         meta = store.metadata
         config = meta.get("config", {})
-        if meta.get("producer") != "tdgl" or config.get("kind") != "uniform":
+        if meta.get("producer") != "tdgl" or config.get("kind", "uniform") != "uniform" or "grid" not in config:
             raise ValueError(f"{store_path} is not a uniform TDGL campaign store (scalinglab simulate tdgl --out DIR)")
         solver = config["solver"]
         T, H = float(solver["ramp_time"]), float(solver["H"])
