@@ -18,7 +18,8 @@ def test_trends_are_spearman_correlations_per_row():
              for j, c in [(1.0, 30.0), (1.5, 20.0), (2.0, 10.0)]]
     cells += [Cell(D=1.0, J=j, num_run=1, num_stored=1, in_table_iii=True, chord=c)
               for j, c in [(1.0, 5.0), (1.5, 6.0), (2.0, 9.0)]]
-    cells += [Cell(D=2.0, J=j, num_run=1, num_stored=1, in_table_iii=True, chord=c) for j, c in [(1.0, 5.0), (2.0, 4.0)]]
+    cells += [Cell(D=2.0, J=j, num_run=1, num_stored=1, in_table_iii=True, chord=c)
+              for j, c in [(1.0, 5.0), (2.0, 4.0)]]
     trend = _trends(cells, "J")
     assert trend == pytest.approx({"D=0.1": -1.0, "D=1": 1.0})
     assert Cell(D=0, J=1, num_run=3, num_stored=2, in_table_iii=True).reversed
