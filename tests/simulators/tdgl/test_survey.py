@@ -39,6 +39,7 @@ def test_survey_of_a_small_campaign(tmp_path, capsys):
     assert not weak.in_table_iii and clean.in_table_iii
     assert result.table_iii["reversed_and_kept"] == 2 and result.table_iii["not_reversed_and_excluded"] == 1
     assert result.table_iii["agreement"] == 1.0
+    assert result.table_iii["not_reversed_cells_with_diverged_runs"] == 0 and weak.num_diverged == 0
     # Stored per-pattern summaries of the unbinarized capture; disorder gives finer domains and fewer saturated
     # pixels.
     assert clean.chord > dirty.chord
@@ -56,6 +57,7 @@ def test_survey_of_a_small_campaign(tmp_path, capsys):
                  "--survey", str(tmp_path / "s2"), "--patterns-figure", str(tmp_path / "patterns.png")]) == 0
     out = capsys.readouterr().out
     assert "agreement 1.00" in out and (tmp_path / "s2" / "survey.png").exists()
+    assert "0 of the cells that did not reverse have diverged runs" in out
     assert (tmp_path / "patterns.png").stat().st_size > 0
     assert main(["simulate", "tdgl", "--out", str(tmp_path / "m"), "--maps", "--survey", str(tmp_path / "s3")]) == 2
     assert "drop --maps" in capsys.readouterr().err and not (tmp_path / "m").exists()
@@ -106,3 +108,16 @@ def test_survey_refuses_a_map_campaign(tmp_path):
                         metadata={"producer": "tdgl", "config": {"kind": "map"}}).close()
     with pytest.raises(ValueError, match="not a uniform TDGL campaign"):
         survey(path)
+
+
+def test_diverged_runs_are_counted_per_cell(tmp_path):
+    # D = 60 makes A0 (1 + D eta) hugely negative on many sites: the explicit step blows up (as in
+    # tests/simulators/tdgl/test_campaign.py), the paper's reason for excluding a cell.
+    torch.set_num_threads(1)
+    store = tmp_path / "div"
+    run_campaign(str(store), profile="quick", grid=[(60.0, 1.5), (1.0, 1.5)], seeds=[1], quiet=True,
+                 solver_overrides={"size": (16, 16), "ramp_time": 60.0})
+    by = {(c.D, c.J): c for c in survey(store).cells}
+    assert by[(60.0, 1.5)].num_diverged == 1 and not by[(60.0, 1.5)].reversed
+    assert by[(1.0, 1.5)].num_diverged == 0
+    assert survey(store).table_iii["not_reversed_cells_with_diverged_runs"] == 1

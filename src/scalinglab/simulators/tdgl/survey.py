@@ -39,6 +39,7 @@ class Cell:
     num_run: int
     num_stored: int
     in_table_iii: bool
+    num_diverged: int = 0
     chord: float = float("nan")
     saturated_fraction: float = float("nan")
     median_abs_m: float = float("nan")
@@ -104,6 +105,8 @@ def survey(store_path: str | Path) -> Survey:
         T, H = float(solver["ramp_time"]), float(solver["H"])
         rec_dt = float(meta["loop_time_step"])
         done = set(store.state.get("done", []))
+        diverged = [(float(e["D"]), float(e["J"])) for e in store.state.get("excluded", [])
+                    if e.get("reason") == "diverged"]
         n = store.num_samples
         tg = store.targets(["D", "J"]) if n else np.zeros((0, 2))
         names = set(store.aux_names)
@@ -114,7 +117,8 @@ def survey(store_path: str | Path) -> Survey:
             d, j = float(d), float(j)
             num_run = sum(task_key(d, j, s) in done for s in config["seeds"])
             sel = np.flatnonzero(np.isclose(tg[:, 0], d) & np.isclose(tg[:, 1], j)) if n else np.array([], int)
-            cell = Cell(D=d, J=j, num_run=num_run, num_stored=len(sel), in_table_iii=in_table_iii(d, j))
+            cell = Cell(D=d, J=j, num_run=num_run, num_stored=len(sel), in_table_iii=in_table_iii(d, j),
+                        num_diverged=sum(np.isclose(d, a) and np.isclose(j, b) for a, b in diverged))
             if len(sel):
                 patterns = store.inputs(indices=[int(i) for i in sel])[:, 0]  # one cell at a time: big stores fit
                 cell.chord = float(np.mean([chord_length(p) for p in patterns]))
@@ -138,6 +142,8 @@ def survey(store_path: str | Path) -> Survey:
         "not_reversed_but_kept_by_paper": sum(not c.reversed and c.in_table_iii for c in ran),
         "not_reversed_and_excluded": sum(not c.reversed and not c.in_table_iii for c in ran),
     }
+    # Paper 4 Appendix A excludes its cells because the runs diverged; here a run is excluded either way.
+    agreement["not_reversed_cells_with_diverged_runs"] = sum(not c.reversed and c.num_diverged > 0 for c in ran)
     agreement["agreement"] = ((agreement["reversed_and_kept"] + agreement["not_reversed_and_excluded"]) / len(ran)
                               if ran else float("nan"))
     return Survey(convention=str(solver.get("k0", "lattice")), size=tuple(solver["size"]), ramp_time=T,
@@ -149,14 +155,14 @@ def write_survey(result: Survey, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "survey.csv", "json": out / "survey.json", "png": out / "survey.png"}
-    cols = ["D", "J", "num_run", "num_stored", "reversed", "in_table_iii", "chord", "saturated_fraction",
-            "median_abs_m", "coercive_field"]
+    cols = ["D", "J", "num_run", "num_stored", "num_diverged", "reversed", "in_table_iii", "chord",
+            "saturated_fraction", "median_abs_m", "coercive_field"]
     with open(paths["csv"], "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for c in result.cells:
-            w.writerow([c.D, c.J, c.num_run, c.num_stored, c.reversed, c.in_table_iii]
-                       + [f"{getattr(c, k):.4g}" for k in cols[6:]])
+            w.writerow([c.D, c.J, c.num_run, c.num_stored, c.num_diverged, c.reversed, c.in_table_iii]
+                       + [f"{getattr(c, k):.4g}" for k in cols[7:]])
     paths["json"].write_text(json.dumps(result.to_dict(), indent=1, default=float))
     _survey_figure(result, paths["png"])
     return paths
@@ -209,7 +215,8 @@ def summary_lines(result: Survey) -> list[str]:
     lines = [f"Table III: {t3['reversed_and_kept']} reversed and kept, {t3['reversed_but_excluded_by_paper']} "
              f"reversed although the paper excluded them, {t3['not_reversed_but_kept_by_paper']} not reversed "
              f"although the paper kept them, {t3['not_reversed_and_excluded']} not reversed and excluded "
-             f"(agreement {t3['agreement']:.2f})"]
+             f"(agreement {t3['agreement']:.2f}); {t3['not_reversed_cells_with_diverged_runs']} of the cells that "
+             f"did not reverse have diverged runs (the paper's reason for excluding a cell)"]
     for name, trend in (("J", result.trend_in_J), ("D", result.trend_in_D)):
         if trend:
             finer = sum(v < 0 for v in trend.values())
