@@ -52,7 +52,8 @@ def test_fft_dipolar_equals_direct_real_space_sum():
     # "zero" and "lattice" differ only at k = 0 (identical for zero-mean m); the absorbed conventions add the
     # local term -C m(r) (the k-independent part moved into A0) and multiply by their field factor.
     expected = {"zero": direct, "lattice": direct, "absorbed": direct - LATTICE_SUM_C * m,
-                "absorbed_x2.5": 2.5 * (direct - LATTICE_SUM_C * m)}
+                "absorbed_x2.5": 2.5 * (direct - LATTICE_SUM_C * m),
+                "absorbed_x1.5+demag2": 1.5 * (direct - LATTICE_SUM_C * m)}  # zero mean: no uniform field
     assert set(expected) == set(K0_CONVENTIONS)
     for k0, want in expected.items():
         khat = torch.as_tensor(dipolar_kernel_fourier(m.shape, k0=k0))

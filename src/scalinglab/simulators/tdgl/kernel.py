@@ -57,7 +57,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-K0_CONVENTIONS = ("absorbed_x2.5", "absorbed", "lattice", "zero")
+# Named conventions (the module docstring); any "absorbed_x<s>[+demag<c>]" is accepted as well.
+K0_CONVENTIONS = ("absorbed_x1.5+demag2", "absorbed_x2.5", "absorbed", "lattice", "zero")
 DEFAULT_K0 = "absorbed_x1.5+demag2"
 _PARAMETRIC = re.compile(r"^absorbed(?:_x(?P<factor>\d+(?:\.\d+)?))?(?:\+demag(?P<demag>C|\d+(?:\.\d+)?))?$")
 
