@@ -80,3 +80,35 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
+
+
+def _stripes(D: float, J: float, seed: int, size: int) -> np.ndarray:
+    """+-1 stripes: period 4 + 4 J pixels, up fraction set by D, random orientation/phase. ``[size, size]``."""
+    g = np.random.default_rng([seed, int(round(D * 1000)), int(round(J * 1000))])
+    period = 4.0 + 4.0 * J
+    theta, phi = g.uniform(0, np.pi), g.uniform(0, 2 * np.pi)
+    y, x = np.mgrid[0:size, 0:size]
+    img = np.sign(np.sin(2 * np.pi * (x * np.cos(theta) + y * np.sin(theta)) / period + phi) + (D - 1.0))
+    return np.where(img == 0, 1.0, img).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def stripes_store():
+    """``make(path, size, seeds, d_values, j_values, targets=("D", "J"), with_seed=True)``: a dataset store of
+    synthetic TDGL-like patterns, binarized stripes whose period grows with J and whose up fraction grows with D,
+    one per (seed, D, J), with an aux ``seed`` (paper 4's patch studies split by simulation seed)."""
+    from scalinglab.data.store import DatasetStore
+
+    def make(path, size, seeds, d_values, j_values, targets=("D", "J"), with_seed=True):
+        rows = [(d, j, s) for s in seeds for d in d_values for j in j_values]
+        images = np.stack([_stripes(d, j, s, size)[None] for d, j, s in rows])
+        values = {"D": [r[0] for r in rows], "J": [r[1] for r in rows]}
+        store = DatasetStore.create(path, input_shape=(1, size, size), target_names=list(targets),
+                                    aux_specs={"seed": ("int32", ())} if with_seed else None,
+                                    metadata={"producer": "test-stripes", "config": {}})
+        tgt = np.stack([values.get(t, np.ones(len(rows))) for t in targets], axis=1)
+        store.append(images, tgt, aux={"seed": np.array([r[2] for r in rows], np.int32)} if with_seed else None)
+        store.close()
+        return path
+
+    return make

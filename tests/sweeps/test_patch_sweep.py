@@ -20,7 +20,6 @@ import pytest
 import torch
 
 from scalinglab.cli import main
-from scalinglab.data.store import DatasetStore
 from scalinglab.seeding import derive_seed
 from scalinglab.sweeps.results import ResultsStore
 from scalinglab.sweeps.runner import run_sweep
@@ -74,27 +73,9 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def _stripes(D: float, J: float, seed: int) -> np.ndarray:
-    g = np.random.default_rng([seed, int(round(D * 1000)), int(round(J * 1000))])
-    period = 4.0 + 4.0 * J
-    theta, phi = g.uniform(0, np.pi), g.uniform(0, 2 * np.pi)
-    y, x = np.mgrid[0:SIZE, 0:SIZE]
-    img = np.sign(np.sin(2 * np.pi * (x * np.cos(theta) + y * np.sin(theta)) / period + phi) + (D - 1.0))
-    return np.where(img == 0, 1.0, img).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tdgl_like") / "store"
-    rows = [(d, j, s) for s in SEEDS for d in D_VALUES for j in J_VALUES]
-    st = DatasetStore.create(path, input_shape=(1, SIZE, SIZE), target_names=["D", "J"],
-                             target_units=["", ""], aux_specs={"seed": ("int32", ())},
-                             metadata={"producer": "test-stripes", "config": {}})
-    st.append(np.stack([_stripes(d, j, s)[None] for d, j, s in rows]),
-              np.array([[d, j] for d, j, _ in rows], np.float64),
-              aux={"seed": np.array([r[2] for r in rows], np.int32)})
-    st.close()
-    return path
+def store(tmp_path_factory, stripes_store):
+    return stripes_store(tmp_path_factory.mktemp("tdgl_like") / "store", SIZE, SEEDS, D_VALUES, J_VALUES)
 
 
 def _spec(tmp_path, store, name="spec.toml", realizations=2, steps_per_epoch=3, max_steps=5, extra=""):

@@ -18,7 +18,6 @@ import torch
 from scalinglab.analysis.param_map import check_dense_compatible, dense_map, naive_map
 from scalinglab.cli import main
 from scalinglab.cli.map import load_checkpoint
-from scalinglab.data.store import DatasetStore
 from scalinglab.models import count_parameters, get_model
 from scalinglab.report.patches import median_mae_table
 from scalinglab.training.patch_regression import (
@@ -54,32 +53,9 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def stripes(D: float, J: float, seed: int, size: int = SIZE) -> np.ndarray:
-    """+-1 stripes: period 4 + 4 J pixels, up fraction set by D, random orientation/phase. ``[size, size]``."""
-    g = np.random.default_rng([seed, int(round(D * 1000)), int(round(J * 1000))])
-    period = 4.0 + 4.0 * J
-    theta, phi = g.uniform(0, np.pi), g.uniform(0, 2 * np.pi)
-    y, x = np.mgrid[0:size, 0:size]
-    img = np.sign(np.sin(2 * np.pi * (x * np.cos(theta) + y * np.sin(theta)) / period + phi) + (D - 1.0))
-    return np.where(img == 0, 1.0, img).astype(np.float32)
-
-
-def _make_store(path, targets=("D", "J"), with_seed=True):
-    rows = [(d, j, s) for s in SEEDS for d in D_VALUES for j in J_VALUES]
-    images = np.stack([stripes(d, j, s)[None] for d, j, s in rows])
-    values = {"D": [r[0] for r in rows], "J": [r[1] for r in rows]}
-    store = DatasetStore.create(path, input_shape=(1, SIZE, SIZE), target_names=list(targets),
-                                aux_specs={"seed": ("int32", ())} if with_seed else None,
-                                metadata={"producer": "test-stripes", "config": {}})
-    tgt = np.stack([values.get(t, np.ones(len(rows))) for t in targets], axis=1)
-    store.append(images, tgt, aux={"seed": np.array([r[2] for r in rows], np.int32)} if with_seed else None)
-    store.close()
-    return path
-
-
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
-    return _make_store(tmp_path_factory.mktemp("stripes") / "store")
+def store_path(tmp_path_factory, stripes_store):
+    return stripes_store(tmp_path_factory.mktemp("stripes") / "store", SIZE, SEEDS, D_VALUES, J_VALUES)
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +225,7 @@ def test_cli_writes_table_figures_checkpoints_and_resumes(store_path, tmp_path, 
     assert "different patch" in capsys.readouterr().err
 
 
-def test_bad_input_errors(store_path, data, tmp_path, capsys):
+def test_bad_input_errors(store_path, data, tmp_path, capsys, stripes_store):
     cfg = PatchConfig(**FAST, max_steps=1)
     with pytest.raises(ValueError, match="unknown model 'no_such_net'|no_such_net"):
         train_patch_model(data, "no_such_net", train_seeds=[3], seed=0, config=cfg)
@@ -261,11 +237,11 @@ def test_bad_input_errors(store_path, data, tmp_path, capsys):
         train_patch_model(data, "cnn_small", train_seeds=[3], seed=0, config=PatchConfig(patch_size=64))
     with pytest.raises(ValueError, match="unknown patch training key"):
         PatchConfig.from_dict({"learning_rate": 1.0})
-    no_j = _make_store(tmp_path / "no_j", targets=("D", "M"))
+    no_j = stripes_store(tmp_path / "no_j", SIZE, SEEDS, D_VALUES, J_VALUES, targets=("D", "M"))
     with pytest.raises(ValueError, match=r"has no target\(s\) J"):
         PatternData.from_store(no_j)
     with pytest.raises(ValueError, match="no aux array 'seed'"):
-        PatternData.from_store(_make_store(tmp_path / "no_seed", with_seed=False))
+        PatternData.from_store(stripes_store(tmp_path / "no_seed", SIZE, SEEDS, D_VALUES, J_VALUES, with_seed=False))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         PatternData.from_store(tmp_path / "missing")
     # CLI: one-line errors, exit status 2.
