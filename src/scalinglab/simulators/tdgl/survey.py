@@ -125,7 +125,7 @@ def survey(store_path: str | Path) -> Survey:
                 hcs = []
                 for i in sel:
                     m = aux["loop_m"][i][: int(aux["loop_len"][i])]
-                    h = np.array([protocol.field(k * rec_dt, H, T) for k in range(len(m))])
+                    h = protocol.field(np.arange(len(m)) * rec_dt, H, T)
                     hcs.append(coercive_field(h, m, T, rec_dt))
                 cell.coercive_field = float(np.nanmean(hcs)) if np.isfinite(hcs).any() else float("nan")
                 for k in ("saturated_fraction", "median_abs_m"):
