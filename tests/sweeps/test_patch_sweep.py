@@ -252,3 +252,13 @@ def test_bad_spec_is_a_one_line_error(store, tmp_path, capsys, change, words):
     err = capsys.readouterr().err.strip()
     assert words in err and "\n" not in err, err
     assert not (tmp_path / "res" / "records").exists()  # refused before any training
+
+
+def test_store_without_seeds_is_refused_by_the_planner(stripes_store, tmp_path, capsys):
+    # The planner checks the store without reading its images, with the same check as PatternData.from_store.
+    bare = stripes_store(tmp_path / "no_seed", SIZE, SEEDS, D_VALUES, J_VALUES, with_seed=False)
+    spec = _spec(tmp_path, bare)
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "res"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no aux array 'seed'" in err and "\n" not in err, err
+    assert not (tmp_path / "res" / "records").exists()

@@ -37,22 +37,16 @@ def plan_patch_sweep(spec: SweepSpec, out: str | Path | None = None
 
     from scalinglab.data.store import DatasetStore
     from scalinglab.sweeps.runner import artifact_settings, dataset_fingerprint
-    from scalinglab.training.patch_regression import PatchConfig
+    from scalinglab.training.patch_regression import PatchConfig, check_pattern_store
 
     if not Path(spec.dataset).exists():
         raise FileNotFoundError(f"dataset store {spec.dataset} does not exist")
     cfg = PatchConfig.from_dict({**spec.train, "targets": list(spec.targets), "device": spec.device})
     with DatasetStore.open(spec.dataset) as store:
-        missing = [t for t in spec.targets if t not in store.target_names]
-        if missing:
-            raise SpecError(f"dataset {spec.dataset} has no target(s) {', '.join(missing)} "
-                            f"(has: {', '.join(store.target_names)})")
-        if "seed" not in store.aux_names:
-            raise SpecError(f"dataset {spec.dataset} has no aux array 'seed': a patch study splits its images by "
-                            "simulation seed (scalinglab simulate tdgl writes it)")
-        if len(store.input_shape) != 3:
-            raise SpecError(f"dataset {spec.dataset} holds inputs of shape {list(store.input_shape)}, not images "
-                            "[C, H, W]")
+        try:
+            check_pattern_store(store, spec.dataset, spec.targets)
+        except ValueError as exc:
+            raise SpecError(f"dataset: {exc}") from None
         seeds = np.asarray(store.aux("seed"), dtype=np.int64).reshape(-1)
         fingerprint = dataset_fingerprint(store)
         units = dict(zip(store.target_names, store.target_units, strict=True))

@@ -186,15 +186,7 @@ class PatternData:
         if not Path(path).exists():
             raise FileNotFoundError(f"dataset store {path} does not exist")
         with DatasetStore.open(path) as store:
-            missing = [t for t in targets if t not in store.target_names]
-            if missing:
-                raise ValueError(f"store {path} has no target(s) {', '.join(missing)} (it has {store.target_names}); "
-                                 f"patch regression needs {list(targets)}")
-            if "seed" not in store.aux_names:
-                raise ValueError(f"store {path} has no aux array 'seed' (needed to split train/validation/test by "
-                                 f"simulation seed)")
-            if len(store.input_shape) != 3:
-                raise ValueError(f"store {path} holds inputs of shape {list(store.input_shape)}, not images [C, H, W]")
+            check_pattern_store(store, path, targets)
             if store.num_samples == 0:
                 raise ValueError(f"store {path} holds no samples")
             units = dict(zip(store.target_names, store.target_units))
@@ -210,6 +202,21 @@ class PatternData:
     def training_seeds(self, config: PatchConfig) -> list[int]:
         """The seeds available for training: all seeds of the store except the test and validation seeds."""
         return sorted(int(s) for s in np.unique(self.seeds) if s not in (config.test_seed, config.val_seed))
+
+
+def check_pattern_store(store, path: str | Path, targets: Sequence[str]) -> None:
+    """ValueError unless an open store holds images ``[C, H, W]`` with the ``targets`` and the ``seed`` aux array
+    (the split into train / validation / test is by simulation seed). Shared by ``PatternData.from_store`` and the
+    sweep planner, which checks a store without reading its images."""
+    missing = [t for t in targets if t not in store.target_names]
+    if missing:
+        raise ValueError(f"store {path} has no target(s) {', '.join(missing)} (it has {store.target_names}); "
+                         f"patch regression needs {list(targets)}")
+    if "seed" not in store.aux_names:
+        raise ValueError(f"store {path} has no aux array 'seed' (needed to split train/validation/test by "
+                         f"simulation seed; scalinglab simulate tdgl writes it)")
+    if len(store.input_shape) != 3:
+        raise ValueError(f"store {path} holds inputs of shape {list(store.input_shape)}, not images [C, H, W]")
 
 
 def draw_training_seeds(available: Sequence[int], num_data: int, root_seed: int, repeat: int) -> list[int]:
