@@ -7,12 +7,21 @@ PIP := $(BIN)/python -m pip
 
 .PHONY: demo test test-slow lint bench clean-venv
 
+# The environment takes about 6.6 GB (torch 2.14.1 is a CUDA build even here): say so up front
+# instead of failing half-way through pip with "No space left on device".
+NEED_GB := 7
+
 $(STAMP): pyproject.toml
+	@avail=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	if [ ! -x $(BIN)/python ] && [ "$$avail" -lt $(NEED_GB) ]; then \
+		echo "make: setting up $(VENV) needs about $(NEED_GB) GB free here; $$avail GB available (df -h .)" >&2; \
+		exit 1; \
+	fi
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet --no-cache-dir --upgrade pip
 	# torch/torchvision come from the local disk through pip (uv/poetry do not look there).
-	$(PIP) install --quiet "torch==2.14.1" "torchvision==0.29.1"
-	$(PIP) install --quiet -e ".[dev,ray,amplitudes]"
+	$(PIP) install --quiet --no-cache-dir "torch==2.14.1" "torchvision==0.29.1"
+	$(PIP) install --quiet --no-cache-dir -e ".[dev,ray,amplitudes]"
 	touch $(STAMP)
 
 demo: $(STAMP)
