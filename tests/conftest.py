@@ -21,15 +21,29 @@ def _seed_everything():
     yield
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Run a test with one torch thread (tiny models; intra-op threads only add synchronization), then restore."""
+def _torch_threads(n: int):
+    """Set torch's intra-op threads to ``n`` until the generator is closed, then restore the count."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (tiny models; intra-op threads only add synchronization), then restore."""
+    yield from _torch_threads(1)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread_for_module():
+    """The same for a whole module: request it from module-scoped fixtures that train or simulate, so that they
+    too run single-threaded (a function-scoped fixture is not yet in force when they run)."""
+    yield from _torch_threads(1)
 
 
 @pytest.fixture

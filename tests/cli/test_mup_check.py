@@ -59,22 +59,15 @@ def _snapshot(out):
 
 
 @pytest.fixture(scope="module")
-def small_run(qqg_store, tmp_path_factory):
+def small_run(qqg_store, tmp_path_factory, one_torch_thread_for_module):
     """One small mup-check into a results directory: (directory, printed result, record snapshot)."""
     import contextlib
     import io
 
-    import torch
-
     out = tmp_path_factory.mktemp("mc-sweep") / "mc"
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     buf = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(buf):
-            assert main(["mup-check", "--data", qqg_store, *SMALL, "--out", str(out), "--json"]) == 0
-    finally:
-        torch.set_num_threads(before)
+    with contextlib.redirect_stdout(buf):
+        assert main(["mup-check", "--data", qqg_store, *SMALL, "--out", str(out), "--json"]) == 0
     return out, json.loads(buf.getvalue().strip().splitlines()[-1]), _snapshot(out)
 
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from scalinglab.models import count_parameters, get_model
 from scalinglab.models.cnn_small import cnn_small_param_count
 from scalinglab.models.fcn import fcn_param_count
 from scalinglab.models.vit import vit_param_count
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP barrier spinning, which made these tests 20-50x
-    slower on a shared, loaded 2-core machine. Restored after each test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: one intra-op thread avoids OpenMP barrier spinning, which made these tests 20-50x slower on a
+# shared, loaded 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def paper1_n_m(n_i: int, n_l: int, n_n: int) -> int:

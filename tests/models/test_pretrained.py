@@ -19,14 +19,9 @@ from scalinglab.models.backbones import resolve_pretrained
 ARCH = "mnasnet1_0"  # the smallest of paper 4's backbones: keeps these tests fast
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP barrier spinning, which made these tests 20-50x
-    slower on a shared, loaded 2-core machine. Restored after each test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: one intra-op thread avoids OpenMP barrier spinning, which made these tests 20-50x slower on a
+# shared, loaded 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

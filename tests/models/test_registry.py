@@ -52,14 +52,9 @@ INPUT_MAKERS = {"lloca_transformer": _momenta}
 SLOW = {"efficientnet_b3", "resnext50_32x4d", "regnet_x_16gf"}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP barrier spinning, which made these tests 20-50x
-    slower on a shared, loaded 2-core machine. Restored after each test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: one intra-op thread avoids OpenMP barrier spinning, which made these tests 20-50x slower on a
+# shared, loaded 2-core machine.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _case(name: str):

@@ -64,13 +64,9 @@ max_steps = {max_steps}
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread, as the sweep subprocesses and Ray workers use: the same float reduction order."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# One intra-op thread, as the sweep subprocesses and Ray workers use: the same float reduction order (module
+# scope: in force before the module-scoped sweep fixture runs).
+pytestmark = pytest.mark.usefixtures("one_torch_thread_for_module")
 
 
 @pytest.fixture(scope="module")

@@ -43,14 +43,9 @@ SMALL = {"channels": [8, 8, 16, 16], "strides": [1, 2, 1, 2]}
 FAST = {"patch_size": PATCH, "lr": 1e-2, "steps_per_epoch": 50}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors: one intra-op thread avoids OpenMP contention on a shared 2-core machine (module scope,
-    so that it is in force before the module-scoped training fixture runs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Small tensors: one intra-op thread avoids OpenMP contention on a shared 2-core machine (module scope, so that
+# it is in force before the module-scoped training fixture runs).
+pytestmark = pytest.mark.usefixtures("one_torch_thread_for_module")
 
 
 @pytest.fixture(scope="module")

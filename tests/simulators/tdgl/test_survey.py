@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from scalinglab.cli import main
 from scalinglab.simulators.tdgl.campaign import run_campaign
@@ -26,8 +25,7 @@ def test_trends_are_spearman_correlations_per_row():
     assert not Cell(D=0, J=1, num_run=2, num_stored=1, in_table_iii=True).reversed
 
 
-def test_survey_of_a_small_campaign(tmp_path, capsys):
-    torch.set_num_threads(1)
+def test_survey_of_a_small_campaign(tmp_path, capsys, one_torch_thread):
     store = tmp_path / "store"
     grid = [(0.1, 2.0), (2.0, 2.0), (0.1, 0.3)]
     run_campaign(str(store), profile="quick", grid=grid, seeds=[1], quiet=True,
@@ -63,13 +61,12 @@ def test_survey_of_a_small_campaign(tmp_path, capsys):
     assert "drop --maps" in capsys.readouterr().err and not (tmp_path / "m").exists()
 
 
-def test_store_without_capture_summaries_resumes_and_surveys(tmp_path, monkeypatch):
+def test_store_without_capture_summaries_resumes_and_surveys(tmp_path, monkeypatch, one_torch_thread):
     # A store written before the summaries existed and interrupted keeps its schema when resumed by this version;
     # its survey has NaN there.
     from scalinglab.data.store import DatasetStore
     from scalinglab.simulators.tdgl import campaign
 
-    torch.set_num_threads(1)
     store = tmp_path / "old"
     kwargs = dict(profile="quick", grid=[(1.0, 2.0), (2.0, 2.0)], seeds=[1], batch_size=1, quiet=True,
                   solver_overrides={"size": (16, 16), "ramp_time": 50.0})
@@ -110,10 +107,9 @@ def test_survey_refuses_a_map_campaign(tmp_path):
         survey(path)
 
 
-def test_diverged_runs_are_counted_per_cell(tmp_path):
+def test_diverged_runs_are_counted_per_cell(tmp_path, one_torch_thread):
     # D = 60 makes A0 (1 + D eta) hugely negative on many sites: the explicit step blows up (as in
     # tests/simulators/tdgl/test_campaign.py), the paper's reason for excluding a cell.
-    torch.set_num_threads(1)
     store = tmp_path / "div"
     run_campaign(str(store), profile="quick", grid=[(60.0, 1.5), (1.0, 1.5)], seeds=[1], quiet=True,
                  solver_overrides={"size": (16, 16), "ramp_time": 60.0})
