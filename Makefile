@@ -10,6 +10,9 @@ PIP := $(BIN)/python -m pip
 # The environment takes about 6.6 GB (torch 2.14.1 is a CUDA build even here): say so up front
 # instead of failing half-way through pip with "No space left on device".
 NEED_GB := 7
+# -qq: errors only. This machine's pip configuration names local index folders that lack most projects, and
+# pip warns about each missing one (over 100 lines that bury the output of `make demo` and `make test`).
+PIP_FLAGS := -qq --no-cache-dir
 
 $(STAMP): pyproject.toml
 	@avail=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
@@ -18,10 +21,11 @@ $(STAMP): pyproject.toml
 		exit 1; \
 	fi
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) install --quiet --no-cache-dir --upgrade pip
+	@echo "setting up $(VENV): pip, torch 2.14.1 + torchvision 0.29.1 from the local disk, then scalinglab (about 3 minutes)"
+	$(PIP) install $(PIP_FLAGS) --upgrade pip
 	# torch/torchvision come from the local disk through pip (uv/poetry do not look there).
-	$(PIP) install --quiet --no-cache-dir "torch==2.14.1" "torchvision==0.29.1"
-	$(PIP) install --quiet --no-cache-dir -e ".[dev,ray,amplitudes]"
+	$(PIP) install $(PIP_FLAGS) "torch==2.14.1" "torchvision==0.29.1"
+	$(PIP) install $(PIP_FLAGS) -e ".[dev,ray,amplitudes]"
 	touch $(STAMP)
 
 demo: $(STAMP)
