@@ -132,6 +132,19 @@ def test_pattern_is_captured_on_the_ascending_branch_and_binarized():
     assert np.all(np.abs(res.patterns.mean(axis=(1, 2))) < 0.5)
 
 
+def test_captured_state_is_the_state_at_the_capture_step():
+    # Each member's capture is its own state at its own crossing step: integrating that many steps ends in it.
+    cfg = _small_config(size=(32, 32), ramp_time=200.0, record_every=20)
+    sim = TDGLSimulator(cfg)
+    D, J, seeds = np.array([1.0, 1.5]), np.array([1.0, 2.0]), [1, 2]
+    res = sim.run(D, J, seeds=seeds)
+    steps = np.rint(res.capture_time / cfg.dt).astype(int)
+    assert res.captured.all() and steps[0] != steps[1]
+    for i in range(2):
+        upto = sim.run(D, J, seeds=seeds, num_steps=int(steps[i]))
+        np.testing.assert_array_equal(res.capture_m[i], upto.final_m[i])
+
+
 def test_hysteresis_loop_is_symmetric():
     # Descending branch at t = T + tau has h = H (1 - tau / T); ascending at t = 3T + tau has h = -H (1 - tau / T).
     # Under m -> -m, h -> -h the ascending branch must be the mirror image, m_up(-h) = -m_down(h), once the
