@@ -105,8 +105,8 @@ def survey(store_path: str | Path) -> Survey:
         T, H = float(solver["ramp_time"]), float(solver["H"])
         rec_dt = float(meta["loop_time_step"])
         done = set(store.state.get("done", []))
-        diverged = [(float(e["D"]), float(e["J"])) for e in store.state.get("excluded", [])
-                    if e.get("reason") == "diverged"]
+        diverged = {task_key(float(e["D"]), float(e["J"]), int(e["seed"])) for e in store.state.get("excluded", [])
+                    if e.get("reason") == "diverged"}
         n = store.num_samples
         tg = store.targets(["D", "J"]) if n else np.zeros((0, 2))
         names = set(store.aux_names)
@@ -118,7 +118,7 @@ def survey(store_path: str | Path) -> Survey:
             num_run = sum(task_key(d, j, s) in done for s in config["seeds"])
             sel = np.flatnonzero(np.isclose(tg[:, 0], d) & np.isclose(tg[:, 1], j)) if n else np.array([], int)
             cell = Cell(D=d, J=j, num_run=num_run, num_stored=len(sel), in_table_iii=in_table_iii(d, j),
-                        num_diverged=sum(np.isclose(d, a) and np.isclose(j, b) for a, b in diverged))
+                        num_diverged=sum(task_key(d, j, s) in diverged for s in config["seeds"]))
             if len(sel):
                 patterns = store.inputs(indices=[int(i) for i in sel])[:, 0]  # one cell at a time: big stores fit
                 cell.chord = float(np.mean([chord_length(p) for p in patterns]))
